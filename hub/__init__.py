@@ -1,0 +1,1 @@
+"""hallhub: a real-time operations hub for government service halls."""

@@ -1,0 +1,1 @@
+"""PostgreSQL through asyncpg: pool, migrations, embedded server, queries per aggregate."""
