@@ -65,7 +65,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         for name in ("http_port", "gateway_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
-                raise ConfigError(f"{ENV_PREFIX}{name.upper()}: port {port} is out of range 0-65535")
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name.upper()}: port {port} is out of range 0-65535"
+                )
         for name in ("tick_seconds", "heartbeat_timeout_seconds", "reconcile_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must be greater than 0")

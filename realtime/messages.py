@@ -151,8 +151,8 @@ class Resync(msgspec.Struct, tag="resync", tag_field="type"):
 Outbound = Welcome | Subscribed | Event | Snapshot | Tick | Resync | Command | Reply
 
 
-_inbound_decoder = msgspec.json.Decoder(Inbound)
-_outbound_decoder = msgspec.json.Decoder(Outbound)
+_inbound_decoder: msgspec.json.Decoder[Inbound] = msgspec.json.Decoder(Inbound)
+_outbound_decoder: msgspec.json.Decoder[Outbound] = msgspec.json.Decoder(Outbound)
 _encoder = msgspec.json.Encoder()
 
 

@@ -36,10 +36,12 @@ class EmbeddedPostgres:
             runtime.mkdir(mode=0o700, exist_ok=True)
             os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         try:
-            import pgserver
+            import pgserver  # type: ignore[attr-defined,unused-ignore]
 
             self._data_dir.mkdir(parents=True, exist_ok=True)
-            self._server = pgserver.get_server(self._data_dir, cleanup_mode="stop")
+            self._server = pgserver.get_server(  # type: ignore[attr-defined,unused-ignore]
+                self._data_dir, cleanup_mode="stop"
+            )
         except Exception as exc:  # pgserver raises bare Exceptions and subprocess errors
             raise EmbeddedServerError(f"embedded PostgreSQL in {self._data_dir}: {exc}") from exc
         uri: str = self._server.get_uri()
@@ -63,7 +65,7 @@ async def ensure_database(admin_dsn: str, name: str) -> None:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if not exists:
             await conn.execute(
-                f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\' '
+                f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
                 "LC_COLLATE 'C' LC_CTYPE 'C'"
             )
     finally:

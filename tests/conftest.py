@@ -33,8 +33,7 @@ async def database_url() -> AsyncIterator[str]:
     admin = await asyncpg.connect(PG_ADMIN)
     try:
         await admin.execute(
-            f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' "
-            "LC_COLLATE 'C' LC_CTYPE 'C'"
+            f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
         )
     finally:
         await admin.close()
