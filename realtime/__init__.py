@@ -1,1 +1,1 @@
-"""Topic bus and peer protocol: wire messages, sequence + history + resume, presence, backpressure."""
+"""Topic bus and peer protocol: wire messages, sequence, history, resume, presence."""
