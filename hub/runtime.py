@@ -7,6 +7,8 @@ in reverse order. The Litestar app (hub/app.py) starts and stops the Hub in its 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -17,11 +19,24 @@ import msgspec
 import structlog
 
 from hub.config import Settings
+from hub.services.access import AccessService
+from hub.services.events import EventWriter
+from hub.services.jobs import Job, JobRunner
+from hub.services.presence import PresenceService
+from hub.services.snapshots import providers
+from realtime import outbox
+from realtime.bus import Bus, MemoryBroker, MemoryBus
+from realtime.feed import Feed
+from realtime.gateway import Gateway, GatewaySettings
 from storage.embedded import DATABASE, EmbeddedPostgres, ensure_database
 from storage.migrate import migrate
 from storage.pool import create_pool
 
 log = structlog.get_logger("hub.runtime")
+
+# Hubs started in one Python process (tests) share this broker when they use the MemoryBus,
+# so they behave like processes sharing Redis.
+DEFAULT_BROKER = MemoryBroker()
 
 
 class Readiness(msgspec.Struct, frozen=True):
@@ -41,14 +56,23 @@ class Readiness(msgspec.Struct, frozen=True):
 class Hub:
     """Owns the pool, bus, feed, gateway and jobs of one hub process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, broker: MemoryBroker | None = None) -> None:
         self.settings = settings
         self.process_id = str(uuid.uuid4())
         self.host = socket.gethostname()
         self.pid = os.getpid()
+        self.database_url = settings.database_url
+        self._broker = broker or DEFAULT_BROKER
         self._embedded: EmbeddedPostgres | None = None
         self._pool: asyncpg.Pool | None = None
-        self.database_url = settings.database_url
+        self.bus: Bus | None = None
+        self.feed: Feed | None = None
+        self.events: EventWriter | None = None
+        self.access: AccessService | None = None
+        self.presence: PresenceService | None = None
+        self.gateway: Gateway | None = None
+        self.jobs: JobRunner | None = None
+        self.http_port = settings.http_port
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -57,19 +81,83 @@ class Hub:
         return self._pool
 
     async def start(self) -> None:
+        s = self.settings
+        log.info("hub_starting", process=self.process_id)
         if not self.database_url:
-            self._embedded = EmbeddedPostgres(Path(self.settings.data_dir) / "pg")
-            admin = self._embedded.start()
+            self._embedded = EmbeddedPostgres(Path(s.data_dir) / "pg")
+            admin = await asyncio.to_thread(self._embedded.start)
             await ensure_database(admin, DATABASE)
             self.database_url = self._embedded.database_url()
-        self._pool = await create_pool(
-            self.database_url,
-            min_size=self.settings.db_pool_min,
-            max_size=self.settings.db_pool_max,
+        self._pool = pool = await create_pool(
+            self.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
         )
-        async with self._pool.acquire() as conn:
+        async with pool.acquire() as conn:
             await migrate(conn)
-        log.info("hub_started", process=self.process_id)
+        self.bus = self._make_bus()
+        self.feed = Feed(pool, self.bus, providers(), reconcile_seconds=s.reconcile_seconds)
+        self.events = EventWriter(pool, self.feed)
+        self.access = AccessService(pool)
+        self.presence = PresenceService(
+            self.events, self.feed, self.process_id, s.process_lease_seconds
+        )
+        async with pool.acquire() as conn:
+            await self.presence.renew_lease(conn)
+        self.gateway = Gateway(
+            GatewaySettings(
+                host=s.host,
+                port=s.gateway_port,
+                tick_seconds=s.tick_seconds,
+                heartbeat_timeout_seconds=s.heartbeat_timeout_seconds,
+                peer_buffer_bytes=s.peer_buffer_bytes,
+                slow_peer_grace_seconds=s.slow_peer_grace_seconds,
+                max_frame_bytes=s.max_frame_bytes,
+                allowed_origins=tuple(s.allowed_origins) if s.allowed_origins else None,
+                http_port=s.http_port,
+            ),
+            self.feed,
+            self.access,
+            self.presence,
+        )
+        self.jobs = self._make_jobs()
+        await self.feed.start()
+        await self.gateway.start()
+        await self.jobs.start()
+        log.info("hub_started", process=self.process_id, gateway_port=self.gateway.port)
+
+    def set_http_port(self, port: int) -> None:
+        """The HTTP port once bound (pages on it may open the gateway: Origin check)."""
+        self.http_port = port
+        if self.gateway is not None:
+            self.gateway.settings = msgspec.structs.replace(self.gateway.settings, http_port=port)
+
+    def _make_bus(self) -> Bus:
+        s = self.settings
+        if not s.redis_url:
+            return MemoryBus(self.process_id, self._broker)
+        from realtime.redis_bus import RedisBus
+
+        return RedisBus(
+            self.process_id,
+            s.redis_url,
+            s.redis_prefix,
+            heartbeat_seconds=s.bus_heartbeat_seconds,
+            deaf_seconds=s.bus_deaf_seconds,
+        )
+
+    def _make_jobs(self) -> JobRunner:
+        assert self.presence is not None
+        s = self.settings
+        jobs = JobRunner(self.database_url, self.pool, self.process_id)
+        keep = s.history_keep
+
+        async def prune(conn: asyncpg.Connection) -> None:
+            await outbox.prune(conn, keep)
+
+        jobs.add(Job("lease", s.process_lease_seconds / 3, self.presence.renew_lease, False))
+        jobs.add(Job("presence_seen", 2.0, self.presence.flush_seen, False))
+        jobs.add(Job("presence_reaper", 2.0, self.presence.reap))
+        jobs.add(Job("history_prune", 60.0, prune))
+        return jobs
 
     async def readiness(self) -> Readiness:
         """Check PostgreSQL with a query and report the bus's own health."""
@@ -78,12 +166,31 @@ class Hub:
             try:
                 async with self._pool.acquire(timeout=2) as conn:
                     database = await conn.fetchval("SELECT 1", timeout=2) == 1
-            except (OSError, TimeoutError, asyncpg.PostgresError):
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 database = False
-        return Readiness(database=database, bus=True, bus_kind="memory")
+        bus = self.bus
+        return Readiness(
+            database=database,
+            bus=bus is not None and bus.healthy,
+            bus_kind="redis" if self.settings.redis_url else "memory",
+        )
 
     async def stop(self) -> None:
+        """Stop in reverse order; peers are closed with 1012 and marked offline."""
+        if self.gateway is not None:
+            await self.gateway.stop()
+            self.gateway = None
+        if self.jobs is not None:
+            await self.jobs.stop()
+            self.jobs = None
+        if self.feed is not None:
+            await self.feed.stop()
+            self.feed = None
         if self._pool is not None:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await self._pool.execute(
+                    "DELETE FROM hub_process WHERE id = $1", uuid.UUID(self.process_id)
+                )
             await self._pool.close()
             self._pool = None
         if self._embedded is not None:

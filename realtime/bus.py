@@ -24,6 +24,7 @@ class BusMessage(msgspec.Struct, array_like=True, frozen=True):
     epoch: int
     seq: int | None
     frame: bytes
+    sent: float = 0.0  # unix time of publishing, for the bus-lag metric
 
 
 _encoder = msgspec.msgpack.Encoder()

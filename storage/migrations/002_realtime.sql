@@ -37,6 +37,7 @@ CREATE TABLE peer_presence (
     label       text NOT NULL DEFAULT '',
     online      boolean NOT NULL,
     process_id  uuid,
+    conn_id     uuid,                      -- the connection that set it online
     last_seen   timestamptz NOT NULL,
     changed_at  timestamptz NOT NULL
 );
@@ -49,4 +50,12 @@ CREATE TABLE peer_event_key (
     key      text NOT NULL,
     at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (peer_id, key)
+);
+
+-- Periodic jobs: who ran each last, and how often (hub/services/jobs.py).
+CREATE TABLE job_state (
+    job          text PRIMARY KEY,
+    process_id   text NOT NULL,
+    last_run_at  timestamptz NOT NULL,
+    runs         bigint NOT NULL
 );

@@ -1,0 +1,60 @@
+"""Transactions that change state and announce it: durable first, announced after commit.
+
+    async with hub.events.transaction() as tx:
+        await tx.conn.execute("UPDATE …")
+        await tx.emit(topic("presence", hall_id), "peer_online", peer)
+    # committed here; the events now go to local subscribers and the bus
+
+Events are appended to the outbox in the same transaction as the change they describe
+(realtime/outbox.py), so a crash after commit loses no event (the feed's reconcile finds
+it) and a rollback announces nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from realtime import outbox
+from realtime.feed import Feed
+from realtime.outbox import StoredEvent
+
+
+class Tx:
+    """A transaction in progress: its connection and the events it will announce."""
+
+    __slots__ = ("_clock", "conn", "events")
+
+    def __init__(self, conn: asyncpg.Connection, clock: Callable[[], float]) -> None:
+        self.conn = conn
+        self.events: list[StoredEvent] = []
+        self._clock = clock
+
+    async def emit(self, topic: str, name: str, data: Any) -> StoredEvent:
+        event = await outbox.append(self.conn, topic, name, data, ts=self._clock())
+        self.events.append(event)
+        return event
+
+
+class EventWriter:
+    """Opens transactions whose events are published once they commit."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, feed: Feed, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._pool = pool
+        self._feed = feed
+        self._clock = clock
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._pool.acquire() as conn:
+            tx = Tx(conn, self._clock)
+            async with conn.transaction():
+                yield tx
+            if tx.events:
+                await self._feed.publish(tx.events)

@@ -1,0 +1,452 @@
+"""The websocket gateway that every peer (device, screen, console, citizen page) connects to.
+
+It runs the ``websockets`` asyncio server on the API's event loop, on its own port: we
+measured that an ASGI websocket route spends about 3× the CPU per delivered message of the
+library's own frame writing (docs/architecture.md). Each event frame is encoded once (in the
+outbox) and written to each subscriber by the library's sans-I/O protocol, after a check of
+that peer's write buffer: ``broadcast()`` has no backpressure, we do.
+
+Connection life: ``hello`` (authenticate, authorize every topic) → ``welcome`` followed, per
+topic, by the missed events or a snapshot → subscribe/unsubscribe/commands/device events →
+close. One timer for all peers sends ``tick`` frames and enforces heartbeat deadlines; a
+second, fast one watches only the peers that fell behind. Close codes: realtime/errors.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+import msgspec
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from realtime.errors import (
+    CLOSE_RESTART,
+    BadFrame,
+    HeartbeatTimeout,
+    RealtimeError,
+    TooSlow,
+    Unauthenticated,
+)
+from realtime.feed import Feed
+from realtime.messages import (
+    Command,
+    DeviceEvent,
+    ErrorBody,
+    Heartbeat,
+    Hello,
+    PeerInfo,
+    Reply,
+    Resync,
+    Subscribe,
+    Subscribed,
+    Tick,
+    TopicState,
+    Unsubscribe,
+    Welcome,
+    decode_inbound,
+    encode,
+)
+from realtime.metrics import PEERS_CLOSED, PEERS_CONNECTED, RESYNCS
+
+log = structlog.get_logger("realtime.gateway")
+
+
+class Identity(Protocol):
+    """Who a peer is, as the hub's access service sees it (hub.domain.access.Principal)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def hall_id(self) -> int | None: ...
+
+
+class Authorizer(Protocol):
+    """The hub's access service: authenticate a hello, authorize a topic."""
+
+    async def authenticate(self, token: str | None, kind: str) -> Any:
+        """Return an :class:`Identity`; raise Unauthenticated."""
+
+    async def authorize(self, principal: Any, topic: str) -> None:
+        """Raise Forbidden or UnknownTopic."""
+
+
+class PeerHooks(Protocol):
+    """Called for every peer that passed hello (presence, audit)."""
+
+    async def connected(self, peer: PeerConn) -> None: ...
+    async def disconnected(self, peer: PeerConn, reason: str) -> None: ...
+    async def device_event(self, peer: PeerConn, event: DeviceEvent) -> Any: ...
+
+
+CommandHandler = Callable[["PeerConn", Command], Awaitable[Any]]
+
+
+class GatewaySettings(msgspec.Struct, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 0
+    tick_seconds: float = 5.0
+    heartbeat_timeout_seconds: float = 15.0
+    hello_timeout_seconds: float = 10.0
+    peer_buffer_bytes: int = 256 * 1024
+    slow_peer_grace_seconds: float = 1.0
+    max_frame_bytes: int = 64 * 1024
+    # Origins a browser page may connect from; None: any origin whose port is http_port.
+    allowed_origins: tuple[str, ...] | None = None
+    http_port: int = 0
+
+
+class PeerConn:
+    """One connected peer: identity, subscriptions, and the bounded write path.
+
+    ``deliver`` is the hot path of fan-out: it checks the connection is open and that its
+    write buffer is under the bound *before* writing (DESIGN.md: slow peers). A peer over the
+    bound stops receiving events (its topics become stale), gets ``resync`` and snapshots once
+    its buffer drains, or is closed with 4408 if it stays over for the grace period.
+    """
+
+    __slots__ = (
+        "_pending",
+        "_pending_bytes",
+        "gateway",
+        "identity",
+        "last_rx",
+        "log",
+        "slow_since",
+        "stale",
+        "topics",
+        "ws",
+    )
+
+    def __init__(self, ws: ServerConnection, identity: Any, gateway: Gateway) -> None:
+        self.ws = ws
+        self.gateway = gateway
+        self.identity = identity
+        self.topics: set[str] = set()
+        self.stale: set[str] = set()
+        self.last_rx = time.monotonic()
+        self.slow_since = 0.0
+        # Frames queued while the peer is between hello and welcome (or subscribe and
+        # subscribed), written in order right after those.
+        self._pending: list[bytes] | None = []
+        self._pending_bytes = 0
+        self.log = log.bind(peer=identity.id, kind=identity.kind, hall=identity.hall_id)
+
+    @property
+    def info(self) -> PeerInfo:
+        ident = self.identity
+        return PeerInfo(id=ident.id, kind=ident.kind, hall_id=ident.hall_id, label=ident.label)
+
+    # Fan-out path -------------------------------------------------------------------------
+
+    def deliver(self, topic: str, frame: bytes) -> None:
+        if self.stale and topic in self.stale:
+            return
+        self._write(frame)
+
+    def deliver_snapshot(self, topic: str, frame: bytes) -> None:
+        self.stale.discard(topic)
+        self._write(frame, force=True)
+
+    def send_control(self, frame: bytes) -> None:
+        self._write(frame)
+
+    def _write(self, frame: bytes, force: bool = False) -> None:
+        pending = self._pending
+        if pending is not None:
+            pending.append(frame)
+            self._pending_bytes += len(frame)
+            return
+        ws = self.ws
+        if ws.protocol.state is not State.OPEN:
+            return
+        transport = ws.transport
+        limit = self.gateway.settings.peer_buffer_bytes
+        if not force and transport.get_write_buffer_size() + len(frame) > limit:
+            if not self.slow_since:
+                self.slow_since = time.monotonic()
+                self.stale.update(self.topics)
+                self.gateway.mark_slow(self)
+            return
+        ws.protocol.send_text(frame)
+        ws.send_data()
+
+    def hold(self) -> None:
+        """Queue frames until :meth:`release` (between a request and its answer)."""
+        if self._pending is None:
+            self._pending = []
+
+    def release(self, first: bytes) -> None:
+        """Write ``first`` (welcome/subscribed), then everything queued meanwhile."""
+        queued, self._pending, self._pending_bytes = self._pending or [], None, 0
+        self._write(first, force=True)
+        for frame in queued:
+            self._write(frame)
+
+
+class Gateway:
+    """The websocket server and its peers.
+
+    Args:
+        settings: ports, periods and bounds.
+        feed: ordered topic delivery.
+        access: authentication and authorization (hub.services.access.AccessService).
+        hooks: presence and device events (hub.services.presence.PresenceService).
+        commands: handlers of peer commands by name.
+        clock: monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        feed: Feed,
+        access: Authorizer,
+        hooks: PeerHooks,
+        commands: dict[str, CommandHandler] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.access = access
+        self.hooks = hooks
+        self.commands = commands or {}
+        self.peers: set[PeerConn] = set()
+        self._slow: set[PeerConn] = set()
+        self._server: Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self._server = await serve(
+            self._handle,
+            s.host,
+            s.port,
+            compression=None,
+            max_size=s.max_frame_bytes,
+            ping_interval=None,  # application ticks and heartbeats instead (DESIGN.md)
+            process_request=self._check_origin,
+            close_timeout=2,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._tasks = [
+            asyncio.create_task(self._tick_loop(), name="gateway-tick"),
+            asyncio.create_task(self._slow_loop(), name="gateway-slow"),
+        ]
+        log.info("gateway_listening", host=s.host, port=self.port)
+
+    async def stop(self) -> None:
+        """Close every peer with 1012 (service restart) so they reconnect elsewhere/later."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._server is None:
+            return
+        self._server.close(close_connections=False)
+        closing = [p.ws.close(CLOSE_RESTART, "restarting") for p in list(self.peers)]
+        if closing:
+            await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=3)
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+
+    def mark_slow(self, peer: PeerConn) -> None:
+        self._slow.add(peer)
+
+    # --- HTTP upgrade ----------------------------------------------------------------------
+
+    def _check_origin(self, connection: ServerConnection, request: Request) -> Response | None:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return None  # devices and agents send no Origin
+        allowed = self.settings.allowed_origins
+        if allowed is not None:
+            ok = origin in allowed
+        else:
+            ok = origin.rsplit(":", 1)[-1] == str(self.settings.http_port)
+        if ok:
+            return None
+        log.warning("gateway_origin_refused", origin=origin[:100])
+        return connection.respond(403, "origin not allowed\n")
+
+    # --- one connection --------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        peer: PeerConn | None = None
+        reason = "closed"
+        try:
+            hello, identity = await self._hello(ws)
+            peer = PeerConn(ws, identity, self)
+            self.peers.add(peer)
+            PEERS_CONNECTED.labels(identity.kind).inc()
+            await self.hooks.connected(peer)
+            await self._welcome(peer, hello)
+            await self._serve(peer)
+        except RealtimeError as exc:
+            reason = exc.code
+            where = peer.log if peer is not None else log
+            where.info("peer_refused", code=exc.close_code, reason=exc.reason)
+            PEERS_CLOSED.labels(str(exc.close_code)).inc()
+            await ws.close(exc.close_code, exc.reason[:120])
+        except ConnectionClosed as exc:
+            sent = exc.sent
+            if sent is not None and sent.code == 1009:
+                reason = "frame_too_big"
+                (peer.log if peer else log).info("peer_refused", code=1009, reason=reason)
+                PEERS_CLOSED.labels("1009").inc()
+        finally:
+            if peer is not None:
+                await self._drop(peer, reason)
+
+    async def _hello(self, ws: ServerConnection) -> tuple[Hello, Any]:
+        """Read and check the first frame: authenticated, every topic authorized."""
+        try:
+            raw = await asyncio.wait_for(ws.recv(decode=False), self.settings.hello_timeout_seconds)
+        except TimeoutError:
+            raise Unauthenticated("no hello") from None
+        message = _decode(raw)
+        if not isinstance(message, Hello):
+            raise Unauthenticated("hello expected first")
+        identity = await self.access.authenticate(message.token, message.kind)
+        for position in message.topics:
+            await self.access.authorize(identity, position.topic)
+        return message, identity
+
+    async def _welcome(self, peer: PeerConn, message: Hello) -> None:
+        states = await self._subscribe(peer, message.topics)
+        welcome = Welcome(
+            peer=peer.info,
+            tick_seconds=self.settings.tick_seconds,
+            heartbeat_seconds=self.settings.heartbeat_timeout_seconds,
+            server_time=time.time(),
+            topics=states,
+        )
+        peer.release(encode(welcome))
+        peer.log.info("peer_welcomed", topics=len(states))
+
+    async def _subscribe(self, peer: PeerConn, positions: Iterable[Any]) -> list[TopicState]:
+        states = []
+        for position in positions:
+            if position.topic in peer.topics:
+                continue
+            states.append(await self.feed.subscribe(peer, position))
+            peer.topics.add(position.topic)
+        return states
+
+    async def _serve(self, peer: PeerConn) -> None:
+        ws = peer.ws
+        while True:
+            raw = await ws.recv(decode=False)
+            peer.last_rx = time.monotonic()
+            message = _decode(raw)
+            if isinstance(message, Heartbeat):
+                continue
+            if isinstance(message, Subscribe):
+                for position in message.topics:
+                    await self.access.authorize(peer.identity, position.topic)
+                peer.hold()
+                states: list[TopicState] = []
+                try:
+                    states = await self._subscribe(peer, message.topics)
+                finally:
+                    peer.release(encode(Subscribed(topics=states)))
+            elif isinstance(message, Unsubscribe):
+                for name in message.topics:
+                    peer.topics.discard(name)
+                    peer.stale.discard(name)
+                    self.feed.unsubscribe(peer, name)
+            elif isinstance(message, Command):
+                peer.send_control(encode(await self._command(peer, message)))
+            elif isinstance(message, DeviceEvent):
+                data = await self.hooks.device_event(peer, message)
+                peer.send_control(encode(Reply(id=message.key, ok=True, data=data)))
+            elif isinstance(message, Hello):
+                raise BadFrame("hello sent twice")
+            # Replies to hub commands are routed by the device issue (print_ticket …).
+
+    async def _command(self, peer: PeerConn, command: Command) -> Reply:
+        handler = self.commands.get(command.name)
+        if handler is None:
+            error = ErrorBody("unknown_command", f"no command {command.name!r}")
+            return Reply(id=command.id, ok=False, error=error)
+        try:
+            return Reply(id=command.id, ok=True, data=await handler(peer, command))
+        except RealtimeError as exc:
+            return Reply(id=command.id, ok=False, error=ErrorBody(exc.code, exc.reason))
+
+    async def _drop(self, peer: PeerConn, reason: str) -> None:
+        self.peers.discard(peer)
+        self._slow.discard(peer)
+        for name in peer.topics:
+            self.feed.unsubscribe(peer, name)
+        PEERS_CONNECTED.labels(peer.identity.kind).dec()
+        try:
+            await self.hooks.disconnected(peer, reason)
+        except Exception:
+            peer.log.exception("peer_disconnect_hook_failed")
+        peer.log.info("peer_left", reason=reason)
+
+    # --- timers ----------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        period = self.settings.tick_seconds
+        deadline = self.settings.heartbeat_timeout_seconds
+        while True:
+            await asyncio.sleep(period)
+            frame = encode(Tick(ts=time.time()))
+            now = time.monotonic()
+            for peer in list(self.peers):
+                if now - peer.last_rx > deadline:
+                    self._close(peer, HeartbeatTimeout("no frame within the heartbeat deadline"))
+                    continue
+                peer.send_control(frame)
+
+    async def _slow_loop(self) -> None:
+        grace = self.settings.slow_peer_grace_seconds
+        low_water = self.settings.peer_buffer_bytes // 4
+        while True:
+            await asyncio.sleep(min(0.25, grace / 4))
+            now = time.monotonic()
+            for peer in list(self._slow):
+                buffered = peer.ws.transport.get_write_buffer_size()
+                if buffered <= low_water:
+                    self._slow.discard(peer)
+                    peer.slow_since = 0.0
+                    RESYNCS.inc()
+                    topics = sorted(peer.stale)
+                    peer.log.info("peer_resync", topics=len(topics))
+                    peer.send_control(encode(Resync(topics=topics, reason="too_slow")))
+                    for name in topics:
+                        self.feed.resync(peer, name)
+                elif now - peer.slow_since > grace:
+                    self._slow.discard(peer)
+                    self._close(peer, TooSlow(f"{buffered} bytes unread"))
+
+    def _close(self, peer: PeerConn, error: RealtimeError) -> None:
+        peer.log.info("peer_refused", code=error.close_code, reason=error.reason)
+        PEERS_CLOSED.labels(str(error.close_code)).inc()
+        ws = peer.ws
+        if isinstance(error, TooSlow):
+            # The close frame would sit behind the unread data: cut the connection.
+            ws.transport.abort()
+            return
+        asyncio.get_running_loop().create_task(ws.close(error.close_code, error.reason))
+
+
+def _decode(raw: bytes | str) -> Any:
+    try:
+        return decode_inbound(raw)
+    except msgspec.DecodeError as exc:
+        raise BadFrame(str(exc)[:120]) from None
