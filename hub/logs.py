@@ -19,12 +19,13 @@ _LEVELS = {
 }
 
 
-def configure_logging(level: str = "info", json: bool | None = None) -> None:
+def configure_logging(level: str = "info", json: bool | None = None, *, cache: bool = True) -> None:
     """Configure structlog and the stdlib root logger once per process.
 
     Args:
         level: debug, info, warning or error.
         json: force JSON (True) or key=value (False); None picks by ``sys.stderr.isatty()``.
+        cache: cache loggers on first use (off in tests, so ``capture_logs`` sees them).
     """
     as_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.types.Processor = (
@@ -43,7 +44,7 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )
     # Libraries that log through the stdlib (uvicorn, asyncpg, websockets) go to the same
     # stream at warning and above, so a key=value or JSON reader is not interrupted.

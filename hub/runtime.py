@@ -12,6 +12,8 @@ import contextlib
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -20,10 +22,12 @@ import structlog
 
 from hub.config import Settings
 from hub.services.access import AccessService
+from hub.services.blobs import FolderBlobStore
 from hub.services.events import EventWriter
 from hub.services.jobs import Job, JobRunner
 from hub.services.presence import PresenceService
 from hub.services.snapshots import providers
+from hub.services.workers import WorkerPool
 from realtime import outbox
 from realtime.bus import Bus, MemoryBroker, MemoryBus
 from realtime.feed import Feed
@@ -37,6 +41,34 @@ log = structlog.get_logger("hub.runtime")
 # Hubs started in one Python process (tests) share this broker when they use the MemoryBus,
 # so they behave like processes sharing Redis.
 DEFAULT_BROKER = MemoryBroker()
+
+
+async def open_database(settings: Settings) -> tuple[EmbeddedPostgres | None, str]:
+    """The database URL to use: the configured one, or an embedded server's (started here,
+    blocking work off the loop) with the hub's UTF8 database created."""
+    if settings.database_url:
+        return None, settings.database_url
+    embedded = EmbeddedPostgres(Path(settings.data_dir) / "pg")
+    admin = await asyncio.to_thread(embedded.start)
+    await ensure_database(admin, DATABASE)
+    return embedded, embedded.database_url()
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[tuple[asyncpg.Pool, list[int]]]:
+    """A migrated pool for one-shot commands (``hallhub migrate``, ``device add``)."""
+    embedded, url = await open_database(settings)
+    try:
+        pool = await create_pool(url, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                applied = await migrate(conn)
+            yield pool, applied
+        finally:
+            await pool.close()
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 class Readiness(msgspec.Struct, frozen=True):
@@ -72,6 +104,8 @@ class Hub:
         self.presence: PresenceService | None = None
         self.gateway: Gateway | None = None
         self.jobs: JobRunner | None = None
+        self.workers: WorkerPool | None = None
+        self.blobs: FolderBlobStore | None = None
         self.http_port = settings.http_port
 
     @property
@@ -83,16 +117,15 @@ class Hub:
     async def start(self) -> None:
         s = self.settings
         log.info("hub_starting", process=self.process_id)
-        if not self.database_url:
-            self._embedded = EmbeddedPostgres(Path(s.data_dir) / "pg")
-            admin = await asyncio.to_thread(self._embedded.start)
-            await ensure_database(admin, DATABASE)
-            self.database_url = self._embedded.database_url()
+        self._embedded, self.database_url = await open_database(s)
         self._pool = pool = await create_pool(
             self.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
         )
         async with pool.acquire() as conn:
             await migrate(conn)
+        self.workers = WorkerPool(s.worker_processes)
+        await self.workers.start()
+        self.blobs = FolderBlobStore(s.blob_path)
         self.bus = self._make_bus()
         self.feed = Feed(pool, self.bus, providers(), reconcile_seconds=s.reconcile_seconds)
         self.events = EventWriter(pool, self.feed)
@@ -186,6 +219,9 @@ class Hub:
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
+        if self.workers is not None:
+            await self.workers.stop()
+            self.workers = None
         if self._pool is not None:
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await self._pool.execute(

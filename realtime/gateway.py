@@ -15,6 +15,7 @@ second, fast one watches only the peers that fell behind. Close codes: realtime/
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -101,6 +102,9 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     peer_buffer_bytes: int = 256 * 1024
     slow_peer_grace_seconds: float = 1.0
     max_frame_bytes: int = 64 * 1024
+    # Kernel send buffer per peer socket. Bounded so that the kernel's autotuning (up to
+    # megabytes per socket) does not hide a stalled reader from the write-buffer check.
+    socket_send_buffer: int = 64 * 1024
     # Origins a browser page may connect from; None: any origin whose port is http_port.
     allowed_origins: tuple[str, ...] | None = None
     http_port: int = 0
@@ -258,6 +262,10 @@ class Gateway:
         closing = [p.ws.close(CLOSE_RESTART, "restarting") for p in list(self.peers)]
         if closing:
             await asyncio.wait([asyncio.ensure_future(c) for c in closing], timeout=3)
+        # A peer that does not read never completes the closing handshake, and a transport's
+        # close() waits to flush its buffer first: cut what is left.
+        for peer in list(self.peers):
+            peer.ws.transport.abort()
         self._server.close()
         await self._server.wait_closed()
         self._server = None
@@ -286,6 +294,9 @@ class Gateway:
     async def _handle(self, ws: ServerConnection) -> None:
         peer: PeerConn | None = None
         reason = "closed"
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.settings.socket_send_buffer)
         try:
             hello, identity = await self._hello(ws)
             peer = PeerConn(ws, identity, self)

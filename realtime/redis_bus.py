@@ -26,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from typing import Any
+import re
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -36,8 +38,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from hub.metrics import BUS_HEALTHY
 from realtime.bus import Bus, BusMessage, pack, unpack
+from realtime.metrics import BUS_HEALTHY
 
 log = structlog.get_logger("realtime.redis_bus")
 
@@ -45,7 +47,8 @@ HEARTBEAT_TOPIC = ""
 """Topic of heartbeat messages; topic names are ``kind:key`` (realtime/topics.py), never empty."""
 
 _BACKOFF_BASE_SECONDS = 0.1
-_CLIENT_NAME = "hallhub-bus"
+_CLIENT_NAME = "hallhub-bus:{origin}"
+_T = TypeVar("_T")
 
 
 class RedisBus(Bus):
@@ -120,7 +123,8 @@ class RedisBus(Bus):
             # and its PubSub retry reconnects and re-subscribes silently, hiding a gap that
             # receivers must fill. This class does its own retrying.
             retry=Retry(NoBackoff(), 0),
-            client_name=_CLIENT_NAME,
+            # Names this process in CLIENT LIST; Redis refuses spaces and control characters.
+            client_name=_CLIENT_NAME.format(origin=re.sub(r"[^!-~]", "_", self.origin)),
         )
         try:
             self._subscription = await self._subscribe()
@@ -128,6 +132,12 @@ class RedisBus(Bus):
             self._mark_unhealthy("unreachable", exc)
         else:
             BUS_HEALTHY.set(1 if self.healthy else 0)
+        if self._closing is not None:
+            # stop() ran while we subscribed: it found nothing to close but the client.
+            if self._subscription is not None:
+                await _close_hard(self._subscription)
+                self._subscription = None
+            return
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen(), name=f"redis-bus-listen-{self.origin}"),
@@ -147,6 +157,11 @@ class RedisBus(Bus):
         if self._client is None:
             raise RuntimeError("RedisBus.start() has not run")
         if self._closing is not None:
+            return
+        if not self.healthy:
+            # Degraded: the receivers fill the gap from PostgreSQL (reconcile), so a state
+            # change must not wait a command timeout per event on a dead Redis. The
+            # heartbeat task keeps probing and restores health.
             return
         await self._send(pack(message))
 
@@ -177,15 +192,18 @@ class RedisBus(Bus):
         # does not touch the publishers' connections.
         conn: AbstractConnection = pool.connection_class(**pool.connection_kwargs)
         try:
-            await conn.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-            await conn.send_command("SUBSCRIBE", self.channel)
-            reply = await conn.read_response()
-            if not (isinstance(reply, list) and reply and reply[0] == b"subscribe"):
-                raise RedisError(f"unexpected reply to SUBSCRIBE: {reply!r:.80}")
+            await _honouring_cancel(self._subscribe_on(conn))
         except BaseException:
             await _close_hard(conn)
             raise
         return conn
+
+    async def _subscribe_on(self, conn: AbstractConnection) -> None:
+        await conn.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        await conn.send_command("SUBSCRIBE", self.channel)
+        reply = await conn.read_response()
+        if not (isinstance(reply, list) and reply and reply[0] == b"subscribe"):
+            raise RedisError(f"unexpected reply to SUBSCRIBE: {reply!r:.80}")
 
     async def _listen(self) -> None:
         """Read the subscription until it is deaf or lost, replace it, forever."""
@@ -199,14 +217,19 @@ class RedisBus(Bus):
                 except (RedisError, OSError) as exc:
                     self._log.debug("bus_subscribe_failed", attempt=attempt, error=str(exc))
                     continue
+                except Exception:
+                    # Not a network failure, yet the bus must keep trying rather than die.
+                    self._log.exception("bus_subscribe_error", attempt=attempt)
+                    continue
                 attempt = 0
                 self._log.debug("bus_subscribed")
                 # Prove the new subscription now rather than at the next period.
                 self._beat_now.set()
             reason, error = await self._receive_until_lost(self._subscription)
             self._mark_unhealthy(reason, error)
-            subscription, self._subscription = self._subscription, None
-            await _close_hard(subscription)
+            # Closed before it is forgotten: if stop() cancels us here, it closes it again.
+            await _close_hard(self._subscription)
+            self._subscription = None
 
     async def _receive_until_lost(
         self, conn: AbstractConnection
@@ -223,6 +246,9 @@ class RedisBus(Bus):
                 reply = await conn.read_response(timeout=remaining, disconnect_on_error=False)
             except (RedisError, OSError) as exc:
                 return "connection_lost", exc
+            except Exception as exc:
+                self._log.exception("bus_listen_error")
+                return "listen_error", exc
             if reply is None:
                 continue
             deadline = loop.time() + self._deaf_seconds
@@ -263,7 +289,7 @@ class RedisBus(Bus):
     async def _send(self, payload: bytes) -> None:
         assert self._client is not None
         try:
-            await self._client.publish(self.channel, payload)
+            await _honouring_cancel(self._client.publish(self.channel, payload))
         except (RedisError, OSError) as exc:
             self._mark_unhealthy("publish_failed", exc)
 
@@ -300,9 +326,12 @@ class RedisBus(Bus):
             self._log.error("bus_task_failed", task=task.get_name(), exc_info=task.exception())
 
     async def _close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        pending = set(self._tasks)
+        while pending:
+            # Cancel again if a cancellation was swallowed where _honouring_cancel cannot see.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=self._command_timeout)
         if self._subscription is not None:
             await _close_hard(self._subscription)
             self._subscription = None
@@ -312,6 +341,21 @@ class RedisBus(Bus):
             except (RedisError, OSError) as exc:
                 self._log.debug("bus_close_failed", error=str(exc))
         self._log.debug("bus_stopped")
+
+
+async def _honouring_cancel(call: Awaitable[_T]) -> _T:
+    """Await a redis-py call; raise CancelledError if it swallowed a cancellation.
+
+    redis-py bounds socket writes with asyncio.wait_for, which on Python 3.11 returns the
+    result instead of raising when the cancellation arrives as the write completes (CPython
+    bpo-42130, fixed in 3.12). A cancelled publisher or stop() must stop all the same.
+    """
+    task = asyncio.current_task()
+    before = 0 if task is None else task.cancelling()
+    result = await call
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
+    return result
 
 
 async def _close_hard(conn: AbstractConnection) -> None:

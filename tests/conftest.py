@@ -18,7 +18,7 @@ from storage.pool import create_pool
 PG_ADMIN = os.environ.get("HALLHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HALLHUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
-configure_logging("warning", json=False)
+configure_logging("info", json=False, cache=False)
 
 
 def _dsn_for(database: str) -> str:

@@ -1,5 +1,8 @@
--- H5: a staff member may belong to one hall (hall managers manage their hall's staff).
-ALTER TABLE staff ADD COLUMN hall_id bigint REFERENCES hall (id);
+-- H5: a staff member belongs to a hall (hall managers manage their hall's staff), else to a
+-- department, else to a region (region-level admins and supervisors); at least one is set.
+ALTER TABLE staff
+    ADD COLUMN hall_id bigint REFERENCES hall (id),
+    ADD COLUMN region_id bigint REFERENCES region (id);
 CREATE INDEX staff_hall_idx ON staff (hall_id);
 
 -- S10: each audit row records where its target lives, so that a scoped reader (a city

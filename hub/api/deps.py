@@ -1,0 +1,94 @@
+"""Request dependencies shared by the controllers: the hub, the caller, permission checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from hub.domain.access import Action, Place, Principal, covering_grant, visibility
+from hub.domain.access import Visibility as _Visibility
+from hub.domain.errors import NotAllowed, NotSignedIn
+from hub.runtime import Hub
+from hub.services import auth
+from hub.services.access import AccessService
+from hub.services.audit import Actor
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    """The token of ``Authorization: Bearer <token>``.
+
+    Raises:
+        NotSignedIn: the header is missing or not a bearer token.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotSignedIn("sign in and send Authorization: Bearer <session token>")
+    return token.strip()
+
+
+def provide_hub(state: State) -> Hub:
+    hub: Hub = state.hub
+    return hub
+
+
+def provide_pool(state: State) -> asyncpg.Pool:
+    hub: Hub = state.hub
+    return hub.pool
+
+
+def provide_access(state: State) -> AccessService:
+    hub: Hub = state.hub
+    if hub.access is None:
+        raise RuntimeError("Hub.start() has not run")
+    return hub.access
+
+
+async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
+    """The staff principal of the request's session token.
+
+    Raises:
+        NotSignedIn: no token, or an unknown, revoked or expired one.
+    """
+    hub: Hub = state.hub
+    principal = await auth.session_principal(hub.pool, bearer_token(request))
+    if principal is None:
+        raise NotSignedIn("the session token is unknown, revoked or expired")
+    return principal
+
+
+DEPENDENCIES = {
+    "hub": Provide(provide_hub, sync_to_thread=False),
+    "pool": Provide(provide_pool, sync_to_thread=False),
+    "access": Provide(provide_access, sync_to_thread=False),
+    "principal": Provide(provide_principal),
+    "token": Provide(bearer_token, sync_to_thread=False),
+}
+
+
+def require(principal: Principal, action: Action, place: Place) -> Actor:
+    """The actor for an audit row if ``principal`` may perform ``action`` at ``place``.
+
+    Raises:
+        NotAllowed: no grant of a permitted role covers ``place``.
+    """
+    grant = covering_grant(principal, action, place)
+    if grant is None:
+        raise NotAllowed(f"{action}: no role of yours covers this target")
+    return Actor.of(principal, grant)
+
+
+def require_visibility(principal: Principal, action: Action) -> _Visibility:
+    """The scopes through which ``principal`` may perform ``action`` on lists.
+
+    Raises:
+        NotAllowed: none of its roles permits ``action`` anywhere.
+    """
+    visible = visibility(principal, action)
+    if visible.empty:
+        raise NotAllowed(f"{action}: none of your roles permits it")
+    return visible
