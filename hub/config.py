@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     http_port: int = 8080
     gateway_port: int = 8081
+    # The port pages should open the gateway on, when a proxy or load balancer fronts it;
+    # 0: the gateway's own port.
+    gateway_public_port: int = 0
     # Origins allowed to open a gateway websocket from a browser; empty means the
     # hub's own HTTP origin(s). Peers without an Origin header (devices) are allowed.
     allowed_origins: list[str] = []

@@ -21,8 +21,11 @@ class RealtimeInfo(msgspec.Struct, frozen=True, kw_only=True):
 @get("/api/realtime", guards=[public_rate_guard], tags=["realtime"])
 async def realtime_info(hub: NamedDependency[Hub]) -> RealtimeInfo:
     """The gateway's port and tick period (public)."""
-    # With gateway_port 0 the gateway binds a free port; report the bound one.
-    port = hub.gateway.port if hub.gateway is not None else hub.settings.gateway_port
+    # Behind a proxy or load balancer pages use its port; with gateway_port 0 the gateway
+    # binds a free port: report the bound one.
+    port = hub.settings.gateway_public_port or (
+        hub.gateway.port if hub.gateway is not None else hub.settings.gateway_port
+    )
     return RealtimeInfo(
         gateway_port=port,
         tick_seconds=hub.settings.tick_seconds,
