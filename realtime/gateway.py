@@ -398,15 +398,16 @@ class Gateway:
             return Reply(id=command.id, ok=False, error=ErrorBody(exc.code, exc.reason))
 
     async def _drop(self, peer: PeerConn, reason: str) -> None:
-        self.peers.discard(peer)
         self._slow.discard(peer)
         for name in peer.topics:
             self.feed.unsubscribe(peer, name)
-        PEERS_CONNECTED.labels(peer.identity.kind).dec()
         try:
             await self.hooks.disconnected(peer, reason)
         except Exception:
             peer.log.exception("peer_disconnect_hook_failed")
+        # Last: a peer leaves the gateway's set once its departure is recorded.
+        self.peers.discard(peer)
+        PEERS_CONNECTED.labels(peer.identity.kind).dec()
         peer.log.info("peer_left", reason=reason)
 
     # --- timers ----------------------------------------------------------------------------

@@ -17,14 +17,13 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import msgspec
 import structlog
 
-from hub.services.events import EventWriter
+from hub.services.events import EventWriter, Tx
 from realtime import outbox
 from realtime.feed import Feed
 from realtime.gateway import PeerConn
@@ -49,6 +48,17 @@ class PeerPresence(msgspec.Struct, frozen=True):
 class PresenceSnapshot(msgspec.Struct, frozen=True):
     hall_id: int
     peers: list[PeerPresence]
+
+
+class DeviceEventAck(msgspec.Struct, frozen=True):
+    """The ``data`` of the reply to a device event. ``accepted``: a handler took it;
+    ``duplicate``: its key was seen before, nothing was done."""
+
+    accepted: bool
+    duplicate: bool
+
+
+DeviceEventHandler = Callable[[Tx, PeerConn, DeviceEvent], Awaitable[None]]
 
 
 class PeersSeen(msgspec.Struct, frozen=True):
@@ -98,7 +108,8 @@ class PresenceService:
         self._lease_seconds = lease_seconds
         self._clock = clock
         self._conns: dict[PeerConn, uuid.UUID] = {}
-        self.device_events: dict[str, Callable[[PeerConn, DeviceEvent], Any]] = {}
+        # Handlers of device events by name (paper_low, rating… — the devices issue).
+        self.device_events: dict[str, DeviceEventHandler] = {}
 
     @staticmethod
     def _tracked(peer: PeerConn) -> bool:
@@ -150,11 +161,25 @@ class PresenceService:
         if row is not None:
             peer.log.info("peer_offline", reason=reason)
 
-    async def device_event(self, peer: PeerConn, event: DeviceEvent) -> Any:
+    async def device_event(self, peer: PeerConn, event: DeviceEvent) -> DeviceEventAck:
+        """Accept a device's event once per idempotency key (D6): an agent re-sends what was
+        not acknowledged before a reconnect, and the repeat must change nothing.
+
+        The key is recorded in the same transaction as the handler's changes, so an event
+        whose handling failed is not marked as seen and is accepted when sent again."""
         handler = self.device_events.get(event.name)
-        if handler is None:
-            return None
-        return await handler(peer, event)
+        async with self._events.transaction() as tx:
+            fresh = await tx.conn.fetchval(
+                """INSERT INTO peer_event_key (peer_id, key) VALUES ($1, $2)
+                   ON CONFLICT DO NOTHING RETURNING true""",
+                peer.identity.id,
+                event.key,
+            )
+            if not fresh:
+                return DeviceEventAck(accepted=False, duplicate=True)
+            if handler is not None:
+                await handler(tx, peer, event)
+        return DeviceEventAck(accepted=handler is not None, duplicate=False)
 
     def _wall(self, monotonic_at: float) -> float:
         return self._clock() - (time.monotonic() - monotonic_at)
