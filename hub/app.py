@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
-from hub.api import audit, auth, devices, health, metrics, org, realtime_info, staff
+from hub.api import audit, auth, devices, health, metrics, notices, org, realtime_info, staff
 from hub.api.deps import DEPENDENCIES
 from hub.api.problems import EXCEPTION_HANDLERS
 from hub.api.ratelimit import PublicRateLimit
@@ -58,6 +58,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
             staff.StaffController,
             devices.DeviceController,
             audit.query_audit,
+            notices.NoticeController,
             # Last: the pages are served from "/" and every other path is a route above.
             create_static_files_router("/", directories=[FRONTEND_DIR], html_mode=True),
         ],

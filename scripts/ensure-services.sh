@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Make sure what the test suite talks to is here and running: PostgreSQL on 127.0.0.1:5432,
-# Redis on 127.0.0.1:6379, Debian's chromium, socat, espeak-ng and CJK fonts.
+# Redis on 127.0.0.1:6379, Debian's chromium, socat and CJK fonts.
 set -euo pipefail
 
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v socat >/dev/null || need+=(socat)
-command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)

@@ -67,6 +67,7 @@ Action = Literal[
     "device.read",
     "audit.read",
     "presence.watch",
+    "notice.post",
 ]
 
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -90,6 +91,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "audit.read": _OVERSIGHT,
     # H2: presence is for people who run or oversee a hall, not for devices or the public.
     "presence.watch": _OVERSIGHT,
+    # Q5: hall notices are posted by the people who run the hall, as windows are managed.
+    "notice.post": _MANAGERS,
 }
 
 
