@@ -320,8 +320,9 @@ class Feed:
     ) -> TopicState:
         if not topic.loaded:
             await self._load(topic)
-        elif position.epoch != topic.epoch or (position.seq or 0) > topic.last:
-            # The peer may have seen, through another process, more than this one has.
+        elif position.epoch == topic.epoch and (position.seq or 0) > topic.last:
+            # The peer saw, through another process, more than this one has delivered.
+            # (Another epoch means a snapshot, which itself reads PostgreSQL's head.)
             await self._catch_up(topic)
         plan = plan_resume(
             epoch=topic.epoch,

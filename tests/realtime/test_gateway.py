@@ -309,3 +309,35 @@ async def test_events_of_one_hub_reach_peers_of_another_in_order_even_when_the_b
         assert seqs(got) == list(range(1, 31))
         assert [f.data["n"] for f in got] == list(range(30))
         await peer.expect_quiet()
+
+
+async def test_a_peer_that_saw_more_through_another_hub_is_caught_up_without_duplicates(
+    db: asyncpg.Pool, start_hub: StartHub
+):
+    """Resuming on a hub that lags behind brings it, and its peers, to the peer's seq first."""
+    hub_a = await start_hub()
+    hub_b = await start_hub(reconcile_seconds=3600)
+    assert hub_a.bus is not None
+    place = await make_hall(db)
+    topic = f"hall:{place.hall_id}"
+
+    async def lost(message: Any) -> None:
+        return None
+
+    hub_a.bus.publish = lost  # type: ignore[method-assign]
+    async with Peer.connect(gateway_url(hub_b)) as follower:
+        await follower.hello("hall_display", topics=[{"topic": topic}])
+        snap = await follower.recv()
+        assert isinstance(snap, Snapshot)
+        for n in range(3):
+            await emit(hub_a, topic, n)
+        async with Peer.connect(gateway_url(hub_b)) as mover:
+            welcome = await mover.hello(
+                "hall_display", topics=[{"topic": topic, "epoch": snap.epoch, "seq": 3}]
+            )
+            assert isinstance(welcome, Welcome)
+            assert [(t.resume, t.seq) for t in welcome.topics] == [("current", 3)]
+            await mover.expect_quiet()
+        got = [await follower.recv() for _ in range(3)]
+        assert seqs(got) == [1, 2, 3]
+        await follower.expect_quiet()
