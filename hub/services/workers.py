@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -242,6 +243,7 @@ class WorkerPool:
             max_workers=self.processes,
             mp_context=self._context,
             max_tasks_per_child=self._max_tasks_per_child,
+            initializer=_exit_with_parent,
         )
 
     def _replace(
@@ -278,6 +280,25 @@ def _processes_of(executor: ProcessPoolExecutor) -> list[BaseProcess]:
     # attribute, so callers take this list before shutting down.
     processes = getattr(executor, "_processes", None)
     return list(processes.values()) if processes else []
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: end the worker once the process that started it is gone.
+
+    A hub that is SIGKILLed or crashes runs no shutdown, and a worker blocked on its call
+    queue never sees an EOF (it holds both ends of the queue's pipe), so it would live on
+    with the resource tracker, reparented, after every crash. A daemon thread notices the
+    reparenting instead: ``os.getppid()`` changes when the parent dies. The parent is the hub
+    with ``spawn``; with ``forkserver`` it is the fork server, which exits with the hub.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _warm_up(executor: ProcessPoolExecutor, processes: int) -> None:
