@@ -56,7 +56,18 @@ from realtime.messages import (
     decode_outbound,
     encode,
 )
-from realtime.positions import Backoff, TopicPositions, Verdict  # re-exported for peers
+from realtime.positions import Backoff, TopicPositions, Verdict
+
+__all__ = [
+    "Backoff",
+    "ClientError",
+    "LinkLost",
+    "PeerClient",
+    "PeerRejected",
+    "StateChange",
+    "TopicPositions",
+    "Verdict",
+]
 
 log = structlog.get_logger("realtime.client")
 

@@ -1,4 +1,5 @@
-// Status page: which devices of one hall are online (topic presence:<hall>).
+// Status page: which devices of one hall are online (topic presence:<hall>), under the hall's
+// name (topic hall:<hall>, whose snapshot is {hall_id, name, timezone, windows}).
 //
 // Address: /status/?hall=<id>[&token=<staff session token>]; the token is otherwise read
 // from localStorage "hallhub.token" (see ui.js readToken).
@@ -101,6 +102,11 @@ class PresenceBoard {
   }
 }
 
+function showHallName(name) {
+  $("hall-name").textContent = name;
+  document.title = `设备在线状态 · ${name}`;
+}
+
 function notice(text) {
   const element = $("notice");
   element.textContent = text;
@@ -116,8 +122,7 @@ function main() {
     notice("缺少大厅编号：请在地址后加上 ?hall=大厅编号，或从首页进入。");
     return;
   }
-  $("hall-name").textContent = `大厅 ${hall}`;
-  document.title = `设备在线状态 · 大厅 ${hall}`;
+  showHallName(`大厅 ${hall}`); // until the hall's snapshot names it
   if (!token) {
     notice("尚未登录：请先登录管理后台，或在地址后加上 ?token=会话令牌。");
     return;
@@ -129,6 +134,12 @@ function main() {
   client.subscribe(`presence:${hall}`, {
     onSnapshot: (data) => board.onSnapshot(data),
     onEvent: (event) => board.onEvent(event),
+  });
+  // The hall topic also carries queue events and notices: only its snapshot's name is shown.
+  client.subscribe(`hall:${hall}`, {
+    onSnapshot: (data) => {
+      if (data?.name) showHallName(data.name);
+    },
   });
   client.start();
 

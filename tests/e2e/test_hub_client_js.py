@@ -37,6 +37,7 @@ FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 TICK = 0.5
 HALL = 12
 TOPIC = f"presence:{HALL}"
+HALL_TOPIC = f"hall:{HALL}"
 BANNER = ".conn-banner .conn-title"
 
 
@@ -154,7 +155,8 @@ async def test_status_page_follows_presence_through_a_silent_hub(
 
     first = await gateway.next_peer()
     assert (first.hello.kind, first.hello.token) == ("console", "t0k")
-    assert first.hello.topics == [Position(TOPIC)]
+    # The page follows presence, and the hall topic for the hall's name.
+    assert first.hello.topics == [Position(TOPIC), Position(HALL_TOPIC)]
     await first.welcome(TopicState(TOPIC, 1, 10, "snapshot"), tick_seconds=TICK)
     await first.send(snapshot(1, 10, FIRST))
     first.start_ticks(TICK)
@@ -207,7 +209,7 @@ async def test_status_page_follows_presence_through_a_silent_hub(
         silent_since = first.ticks_sent.get_nowait()
     await page.wait_for_selector(f"{BANNER}:text('重新连接中…')", timeout=4 * TICK * 1000)
     assert time.monotonic() - silent_since <= 3 * TICK + 0.5
-    await browser.screenshot(page, "status-reconnecting")
+    await browser.screenshot(page, "status-fake-reconnecting")
 
     # The page reconnects with its last position; the hub is back with a new epoch.
     async def come_back(peer: FakePeer) -> None:
@@ -216,7 +218,7 @@ async def test_status_page_follows_presence_through_a_silent_hub(
         peer.start_ticks(TICK)
 
     second = await gateway.next_peer()
-    assert second.hello.topics == [Position(TOPIC, 1, 13)]
+    assert second.hello.topics == [Position(TOPIC, 1, 13), Position(HALL_TOPIC)]
     gateway.responder = come_back  # later attempts, if this one is given up
     await come_back(second)
     await wait_rows(page, 9, within=4 * TICK + 10)
