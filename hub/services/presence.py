@@ -26,9 +26,9 @@ import structlog
 from hub.services.events import EventWriter, Tx
 from realtime import outbox
 from realtime.feed import Feed
-from realtime.gateway import PeerConn
 from realtime.messages import DeviceEvent
 from realtime.outbox import volatile_frame
+from realtime.peer import PeerConn
 from realtime.topics import TopicName, topic
 
 log = structlog.get_logger("hub.presence")

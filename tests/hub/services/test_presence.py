@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 
 from hub.services.events import Tx
-from realtime.gateway import PeerConn
 from realtime.messages import DeviceEvent, Event, Reply
+from realtime.peer import PeerConn
 from tests.factories import make_device, make_hall, make_staff
 from tests.realtime.peers import Peer, StartHub, gateway_url, hubs
 
