@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import random
 import resource
+import string
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -91,6 +92,22 @@ def rss_bytes(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listen queue was full
+    (TcpExt ListenOverflows, for the whole network namespace); None where unknown."""
+    try:
+        with open("/proc/net/netstat") as stats:
+            lines = stats.read().splitlines()
+    except OSError:
+        return None
+    for header, values in zip(lines[::2], lines[1::2], strict=False):
+        if header.startswith("TcpExt:"):
+            counters = dict(zip(header.split()[1:], values.split()[1:], strict=False))
+            overflows = counters.get("ListenOverflows")
+            return int(overflows) if overflows is not None else None
+    return None
+
+
 def percentile(ordered: Sequence[float], q: float) -> float:
     """The nearest-rank percentile ``q`` (0–100) of already sorted values; nan when empty."""
     if not ordered:
@@ -110,6 +127,12 @@ class ClientSpec:
         url: the websocket URL of the server under test.
         hello: a text frame each connection sends once open (the hub's ``hello``); None for
             the reference server, which expects nothing.
+        resume_hello: a :class:`string.Template` of the hello sent on a reconnect once the
+            connection has seen a position (``$epoch``, ``$seq``: the last event's, or the
+            welcome's); None: always ``hello``.
+        await_welcome: a connection counts as open only once the server's first frame (the
+            hub's ``welcome``) has arrived after the hello, i.e. once it is subscribed again,
+            not merely connected. Off for the reference, which sends nothing first.
         connect_concurrency: handshakes in flight per process during the initial ramp-up
             only (a reconnect storm is not throttled: real peers are independent).
         backoff_initial: seconds; the n-th retry waits uniform(0, initial × 2ⁿ) …
@@ -123,6 +146,8 @@ class ClientSpec:
     backoff_initial: float = 0.05
     backoff_max: float = 1.0
     open_timeout: float = 30.0
+    resume_hello: str | None = None
+    await_welcome: bool = False
 
 
 class Status(msgspec.Struct, frozen=True):
@@ -132,6 +157,9 @@ class Status(msgspec.Struct, frozen=True):
     opens: int
     received: int
     last_open_ns: int
+    # When the last websocket handshake completed; equals last_open_ns unless the spec
+    # awaits a welcome, when it shows the handshakes apart from the hellos.
+    last_connect_ns: int
 
 
 class _Data(msgspec.Struct):
@@ -141,21 +169,32 @@ class _Data(msgspec.Struct):
 class _Stamped(msgspec.Struct):
     # The publish time, by preference: ``t`` (time.time_ns() of the publisher) at the top
     # level or in ``data``; else ``ts`` (seconds since the epoch, the hub's event time).
+    # ``epoch``/``seq``: the event's place in its topic (the hub's), for a resuming hello.
     t: int | None = None
     ts: float | None = None
     data: msgspec.Raw = msgspec.Raw()
+    epoch: int | None = None
+    seq: int | None = None
+
+
+class _TopicState(msgspec.Struct):
+    epoch: int
+    seq: int
+
+
+class _Welcome(msgspec.Struct):
+    topics: list[_TopicState] = []
 
 
 _decode_stamped = msgspec.json.Decoder(_Stamped).decode
 _decode_data = msgspec.json.Decoder(_Data).decode
 
 
-def _stamp_ns(frame: str | bytes | bytearray | memoryview) -> int | None:
+_decode_welcome = msgspec.json.Decoder(_Welcome).decode
+
+
+def _stamp_ns(stamped: _Stamped) -> int | None:
     """The publish time a frame carries, in ns since the epoch; None for other frames."""
-    try:
-        stamped = _decode_stamped(frame)
-    except msgspec.DecodeError:
-        return None
     if stamped.t is not None:
         return stamped.t
     if stamped.data:
@@ -176,6 +215,8 @@ class _StampingConnection(ClientConnection):
     the parse, not how long this process takes to get round to hundreds of reader tasks."""
 
     recorder: _Client | None = None
+    # The (epoch, seq) of the last event with both, for a resuming hello.
+    position: tuple[int, int] | None = None
 
     def process_event(self, event: Event) -> None:
         recorder = _StampingConnection.recorder
@@ -185,7 +226,14 @@ class _StampingConnection(ClientConnection):
             and isinstance(event, Frame)
             and event.opcode in (Opcode.TEXT, Opcode.BINARY)
         ):
-            recorder.record(event.data)
+            try:
+                stamped = _decode_stamped(event.data)
+            except msgspec.DecodeError:
+                pass
+            else:
+                recorder.record(stamped)
+                if stamped.epoch is not None and stamped.seq is not None:
+                    self.position = (stamped.epoch, stamped.seq)
         super().process_event(event)
 
 
@@ -200,15 +248,16 @@ class _Client:
         self.opens = 0
         self.received = 0
         self.last_open_ns = 0
+        self.last_connect_ns = 0
         # Latencies in milliseconds, as doubles: 8 bytes a delivery.
         self.latencies = array.array("d")
         self.connections: set[ClientConnection] = set()
         self._gate = asyncio.Semaphore(spec.connect_concurrency)
         self._tasks: list[asyncio.Task[None]] = []
 
-    def record(self, frame: bytes | bytearray | memoryview) -> None:
+    def record(self, stamped: _Stamped) -> None:
         now = time.time_ns()
-        sent = _stamp_ns(frame)
+        sent = _stamp_ns(stamped)
         if sent is not None:
             self.received += 1
             self.latencies.append((now - sent) / 1e6)
@@ -217,7 +266,7 @@ class _Client:
         self._tasks = [asyncio.create_task(self._hold()) for _ in range(self.count)]
 
     def status(self) -> Status:
-        return Status(self.open, self.opens, self.received, self.last_open_ns)
+        return Status(self.open, self.opens, self.received, self.last_open_ns, self.last_connect_ns)
 
     def reset(self) -> None:
         self.received = 0
@@ -251,8 +300,15 @@ class _Client:
                 return await opening
         return await opening
 
+    def _hello(self, position: tuple[int, int] | None) -> str | None:
+        template = self.spec.resume_hello
+        if template is None or position is None:
+            return self.spec.hello
+        return string.Template(template).substitute(epoch=position[0], seq=position[1])
+
     async def _hold(self) -> None:
         attempt, ramp_up = 0, True
+        position: tuple[int, int] | None = None
         while not self.stopping:
             try:
                 connection = await self._open(ramp_up)
@@ -261,13 +317,26 @@ class _Client:
                 attempt += 1
                 continue
             ramp_up, attempt = False, 0
+            self.last_connect_ns = time.time_ns()
             self.connections.add(connection)
-            self.open += 1
-            self.opens += 1
-            self.last_open_ns = time.time_ns()
+            counted = False
             try:
-                if self.spec.hello is not None:
-                    await connection.send(self.spec.hello)
+                hello = self._hello(position)
+                if hello is not None:
+                    await connection.send(hello)
+                if self.spec.await_welcome:
+                    first = await connection.recv(decode=False)
+                    with contextlib.suppress(msgspec.DecodeError):
+                        topics = _decode_welcome(first).topics
+                        if topics and isinstance(connection, _StampingConnection):
+                            connection.position = connection.position or (
+                                topics[0].epoch,
+                                topics[0].seq,
+                            )
+                self.open += 1
+                self.opens += 1
+                self.last_open_ns = time.time_ns()
+                counted = True
                 # Frames are counted as they arrive (_StampingConnection); reading them
                 # here keeps the connection's queue from pausing the socket.
                 async for _frame in connection:
@@ -275,8 +344,11 @@ class _Client:
             except (ConnectionClosed, OSError):
                 pass
             finally:
-                self.open -= 1
+                if counted:
+                    self.open -= 1
                 self.connections.discard(connection)
+                if isinstance(connection, _StampingConnection):
+                    position = connection.position or position
             if not self.stopping:
                 await asyncio.sleep(self._delay(0))
 

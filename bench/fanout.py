@@ -9,8 +9,10 @@ For each N (``--n``) and each target, the harness
    ``time.time_ns()``, while it measures the CPU time (user + system) of the server and of the
    clients: ``cpu_per_delivery`` = server CPU / frames received; every client records
    publish-to-receive latency for every frame (``p50``, ``p90``, ``p99``, ``max``);
-4. kills the server (SIGKILL), starts it again on the same port and measures how long the N
-   clients, reconnecting with backoff and jitter, take to be connected again.
+4. restarts the server on the same port (the reference: SIGKILL; the hub: SIGTERM, as an
+   operator restarts it) and measures how long the N clients, reconnecting with backoff and
+   jitter, take to be connected again (the hub's: to have their ``welcome`` again, having
+   said hello with their last position).
 
 The reference is a bare ``websockets`` asyncio server that sends with ``broadcast()``; both
 sides run with compression off and without websocket keepalive pings (the hub uses its own
@@ -22,23 +24,19 @@ describes the method and how to read the figures.
 
 from __future__ import annotations
 
-import abc
 import argparse
 import asyncio
 import contextlib
 import functools
 import logging
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import nan
-from typing import IO
 
 import msgspec
 from _common import (
@@ -48,11 +46,13 @@ from _common import (
     cpu_seconds,
     emit,
     emit_ratio,
+    listen_overflows,
     note,
     percentile,
     raise_nofile_limit,
     rss_bytes,
 )
+from _target import BenchError, Lines, Target
 
 HOST = "127.0.0.1"
 # Listen backlog of both servers: a reconnect storm of thousands of peers must not overflow
@@ -63,69 +63,6 @@ BACKLOG = 4096
 # --- targets -----------------------------------------------------------------------------
 
 
-class Target(abc.ABC):
-    """One server under test, as the harness drives it.
-
-    Attributes:
-        name: the figure prefix (``ref``, ``hub``).
-        url: the websocket URL clients connect to.
-        pid: the process whose CPU time and RSS are measured.
-        hello: the text frame each client sends once connected (None: nothing).
-    """
-
-    name: str
-    url: str
-    pid: int
-    hello: str | None = None
-
-    @abc.abstractmethod
-    def publish(self, messages: int, rate: float, size: int) -> None:
-        """Publish ``messages`` frames of about ``size`` bytes at ``rate`` per second to all
-        connected clients; return when the last one has been sent. Each frame carries its
-        publish time as ``t`` (``time.time_ns()``), at the top level or in ``data``."""
-
-    @abc.abstractmethod
-    def restart(self) -> int:
-        """Kill the server process (SIGKILL) and start it again on the same port and
-        settings; return ``time.time_ns()`` of the moment it accepts connections again."""
-
-    def accepted_at(self, count: int, within: float) -> int | None:
-        """``time.time_ns()`` at which the server, since its last (re)start, had accepted
-        ``count`` connections; None if this target cannot tell."""
-        return None
-
-    @abc.abstractmethod
-    def stop(self) -> None:
-        """End the server process. Never hangs."""
-
-
-class _Lines:
-    """A child's stdout, read by a thread so that every wait has a timeout."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._queue.put(line.strip())
-        self._queue.put(None)
-
-    def next(self, within: float, what: str) -> str:
-        try:
-            line = self._queue.get(timeout=within)
-        except queue.Empty:
-            raise BenchError(f"no {what} within {within:.0f} s") from None
-        if line is None:
-            raise BenchError(f"the server exited while waiting for {what}")
-        return line
-
-
-class BenchError(Exception):
-    """The benchmark could not complete a phase (a process died, a deadline passed)."""
-
-
 class ReferenceTarget(Target):
     """The bare ``websockets`` server (``--serve-ref``) in a child process."""
 
@@ -133,7 +70,7 @@ class ReferenceTarget(Target):
 
     def __init__(self, port: int = 0) -> None:
         self._process: subprocess.Popen[str] | None = None
-        self._lines: _Lines | None = None
+        self._lines: Lines | None = None
         self.port = port
         self._spawn()
 
@@ -143,7 +80,7 @@ class ReferenceTarget(Target):
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
         assert self._process.stdout is not None
-        self._lines = _Lines(self._process.stdout)
+        self._lines = Lines(self._process.stdout)
         self.port = int(self._lines.next(30.0, "port from the reference server"))
         self.pid = self._process.pid
         self.url = f"ws://{HOST}:{self.port}/"
@@ -178,22 +115,15 @@ class ReferenceTarget(Target):
 
 
 def start_hub_target(args: argparse.Namespace, n: int) -> Target:
-    """LEAD: start the hub as the target under test; return a :class:`Target` for it.
+    """Start ``hallhub serve`` on a fresh database as the target under test (bench/_hub.py).
 
-    What the harness expects (see :class:`Target` and bench/README.md):
-
-    - a subprocess ``.venv/bin/hallhub serve`` with HALLHUB_GATEWAY_PORT and HALLHUB_HTTP_PORT
-      set to free ports, HALLHUB_DATABASE_URL (a fresh database), HALLHUB_LOG_LEVEL=warning;
-      ``pid`` = that process, ``url`` = the gateway's URL;
-    - ``hello``: the hello frame subscribing each client to one topic (a hall display);
-    - ``publish()``: M events on that topic at the given rate through the hub's own path
-      (commit, outbox, bus, gateway), each frame stamped with ``t`` = time.time_ns() at the
-      publish call, at the top level or in ``data`` (else the client falls back to ``ts``);
-    - ``restart()``: SIGKILL and start again with the same settings, return the time it
-      listens; the harness then measures how long the N clients take to be back.
-    Same settings as the reference: compression off, no protocol pings, backlog BACKLOG.
+    Same settings as the reference where they exist: compression off, no protocol pings
+    (the hub's ``tick`` period is set far beyond the run so that no tick is sent),
+    MemoryBus, everything else at its default.
     """
-    raise NotImplementedError("hub target: lead wires this")
+    from _hub import HubTarget
+
+    return HubTarget()
 
 
 # --- the reference server (a child process) -----------------------------------------------
@@ -311,7 +241,12 @@ COMPARED = (
 def measure(target: Target, n: int, args: argparse.Namespace) -> Figures:
     """Run the phases of the module docstring against ``target`` with ``n`` clients."""
     figures = Figures(f"{target.name}_n{n}")
-    spec = ClientSpec(url=target.url, hello=target.hello)
+    spec = ClientSpec(
+        url=target.url,
+        hello=target.hello,
+        resume_hello=target.resume_hello,
+        await_welcome=target.await_welcome,
+    )
     time.sleep(0.5)
     rss_before = rss_bytes(target.pid)
     note(f"{figures.prefix}: opening {n} connections from {args.clients_procs} processes")
@@ -339,7 +274,8 @@ def measure(target: Target, n: int, args: argparse.Namespace) -> Figures:
         figures.add("max", latencies[-1] if latencies else float("nan"), "ms")
         figures.add("delivered", received / expected * 100, "%")
 
-        note(f"{figures.prefix}: killing and restarting the server")
+        note(f"{figures.prefix}: restarting the server")
+        overflows = listen_overflows()
         ready_ns = target.restart()
         within = 60.0 + n / 50
         accepted_ns = target.accepted_at(n, within)
@@ -347,6 +283,17 @@ def measure(target: Target, n: int, args: argparse.Namespace) -> Figures:
         back_ns = max(s.last_open_ns for s in states)
         figures.add("reconnect_clients", (back_ns - ready_ns) / 1e9, "s")
         figures.add("reconnect", ((accepted_ns or back_ns) - ready_ns) / 1e9, "s")
+        after = listen_overflows()
+        if overflows is not None and after is not None:
+            # SYNs dropped on a full accept queue: each costs its client a SYN retransmit
+            # (1 s, then 2 s, 4 s…). Machine-wide: other processes' listeners count too.
+            figures.add("restart_listen_overflows", after - overflows, "SYNs")
+        if target.await_welcome:
+            # The same clients, counted at the handshake instead of at the welcome.
+            shaken_ns = max(s.last_connect_ns for s in states)
+            figures.add("reconnect_handshakes", (shaken_ns - ready_ns) / 1e9, "s")
+        for name, (value, unit) in target.details().items():
+            figures.add(name, value, unit)
     finally:
         fleet.stop()
     return figures
