@@ -104,6 +104,7 @@ class GatewaySettings(msgspec.Struct, frozen=True):
     # Kernel send buffer per peer socket. Bounded so that the kernel's autotuning (up to
     # megabytes per socket) does not hide a stalled reader from the write-buffer check.
     socket_send_buffer: int = 64 * 1024
+    listen_backlog: int = 4096
     # Origins a browser page may connect from; None: any origin whose port is http_port.
     allowed_origins: tuple[str, ...] | None = None
     http_port: int = 0
@@ -153,6 +154,9 @@ class Gateway:
             ping_interval=None,  # application ticks and heartbeats instead (DESIGN.md)
             process_request=self._check_origin,
             close_timeout=2,
+            # After a restart every peer of the process reconnects at once; asyncio's default
+            # backlog (100) makes the kernel drop the rest, each drop a 1-3-7 s SYN retry.
+            backlog=s.listen_backlog,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks = [

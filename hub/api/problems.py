@@ -14,6 +14,7 @@ by status; anything else is a logged 500 that reveals nothing.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -119,6 +120,9 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     return problem_response(request, _domain_status(exc), exc.code, exc.detail, errors, headers)
 
 
+_OBJECT_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]+)`")
+
+
 def _field_path(item: Any) -> FieldError:
     if not isinstance(item, dict):
         return FieldError("", str(item))
@@ -126,7 +130,12 @@ def _field_path(item: Any) -> FieldError:
     source = str(item.get("source", "body"))
     # Litestar names path/query sources by enum value ("path", "query", "header", "cookie").
     source = getattr(item.get("source"), "value", source)
-    return FieldError(f"{source}.{key}" if key else source, str(item.get("message", "")))
+    message = str(item.get("message", ""))
+    if key == "data" and (named := _OBJECT_FIELD.search(message)):
+        # msgspec reports a missing or unknown member at the object itself ("$"), which
+        # Litestar names after the handler's body argument: name the member instead.
+        key = named.group(1)
+    return FieldError(f"{source}.{key}" if key else source, message)
 
 
 def validation_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
