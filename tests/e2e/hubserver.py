@@ -14,16 +14,11 @@ where the pages expect it, as a restarted process would be::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
-from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-import uvicorn
-
-from hub.app import create_app
+from hub import server
 from hub.config import Settings
 from hub.runtime import Hub
 from realtime.bus import MemoryBroker
@@ -59,24 +54,7 @@ def server_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-class _Uvicorn(uvicorn.Server):
-    """uvicorn's server, telling us when its sockets are bound, and leaving signals alone:
-    uvicorn re-raises a signal it captured once it stops, which would end the test run."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.bound = asyncio.Event()
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        self.bound.set()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class HubServer:
+class HubServer(server.HubServer):
     """One hub process's serving parts, in this process; :meth:`start` / :meth:`stop` may
     alternate. Hubs of one HubServer share a MemoryBroker, as restarted processes share Redis.
 
@@ -87,11 +65,8 @@ class HubServer:
     def __init__(self, settings: Settings) -> None:
         if not settings.http_port or not settings.gateway_port:
             raise ValueError("a HubServer restarts on the same ports: give both explicitly")
-        self.settings = settings
         self.broker = MemoryBroker()
-        self.hub: Hub | None = None
-        self._server: _Uvicorn | None = None
-        self._serving: asyncio.Task[None] | None = None
+        super().__init__(settings, signals=False, broker=self.broker)
 
     @property
     def base_url(self) -> str:
@@ -106,49 +81,6 @@ class HubServer:
         if self.hub is None:
             raise RuntimeError("the hub server is stopped")
         return self.hub
-
-    async def start(self) -> Hub:
-        """Start a new Hub and serve it; returns once HTTP and the gateway listen.
-
-        Raises:
-            RuntimeError: uvicorn or the Hub did not start (the reason is in the log).
-        """
-        if self.hub is not None:
-            return self.hub
-        hub = Hub(self.settings, broker=self.broker)
-        config = uvicorn.Config(
-            create_app(self.settings, hub),
-            host=self.settings.host,
-            port=self.settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            ws="none",
-            timeout_graceful_shutdown=2,
-        )
-        server = _Uvicorn(config)
-        serving = asyncio.create_task(server.serve(), name="e2e-uvicorn")
-        bound = asyncio.create_task(server.bound.wait())
-        await asyncio.wait([serving, bound], return_when=asyncio.FIRST_COMPLETED)
-        if not server.bound.is_set():
-            bound.cancel()
-            # uvicorn ends a failed start-up with sys.exit(): SystemExit in the task.
-            with contextlib.suppress(SystemExit, Exception):
-                await serving
-            raise RuntimeError("the hub did not start; see the log")
-        hub.set_http_port(self.settings.http_port)
-        self.hub, self._server, self._serving = hub, server, serving
-        return hub
-
-    async def stop(self) -> None:
-        """Stop as SIGTERM does: uvicorn closes HTTP, the lifespan stops the Hub (peers get
-        1012 and go offline)."""
-        server, serving = self._server, self._serving
-        self.hub = self._server = self._serving = None
-        if server is None or serving is None:
-            return
-        server.should_exit = True
-        await serving
 
     async def __aenter__(self) -> HubServer:
         await self.start()
