@@ -58,6 +58,13 @@ class NoticePosted(msgspec.Struct, frozen=True, kw_only=True):
 _COLUMNS = "id, hall_id, text, created_by, created_at, expires_at"
 
 
+def public_notice(notice: NoticeRecord) -> NoticePosted:
+    """What screens get of a notice: no author."""
+    return NoticePosted(
+        id=notice.id, text=notice.text, created_at=notice.created_at, expires_at=notice.expires_at
+    )
+
+
 async def post_notice(
     events: EventWriter, actor: audit.Actor, place: Place, new: NoticeNew
 ) -> NoticeRecord:
@@ -92,22 +99,15 @@ async def post_notice(
         await audit.record(
             tx.conn, actor, "notice.post", "notice", notice.id, place=place, after=notice
         )
-        await tx.emit(
-            topic("hall", notice.hall_id),
-            EVENT_POSTED,
-            NoticePosted(
-                id=notice.id,
-                text=notice.text,
-                created_at=notice.created_at,
-                expires_at=notice.expires_at,
-            ),
-        )
+        await tx.emit(topic("hall", notice.hall_id), EVENT_POSTED, public_notice(notice))
     return notice
 
 
-async def current_notices(pool: asyncpg.Pool, hall_id: int) -> list[NoticeRecord]:
+async def current_notices(
+    db: asyncpg.Pool | asyncpg.Connection, hall_id: int
+) -> list[NoticeRecord]:
     """The hall's notices that have not expired, newest first (at most ``LIST_LIMIT``)."""
-    rows = await pool.fetch(
+    rows = await db.fetch(
         f"""SELECT {_COLUMNS} FROM notice
             WHERE hall_id = $1 AND (expires_at IS NULL OR expires_at > now())
             ORDER BY created_at DESC, id DESC LIMIT {LIST_LIMIT}""",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncpg
 import msgspec
 
+from hub.services.notices import NoticePosted, current_notices, public_notice
 from hub.services.presence import presence_snapshot
 from realtime.feed import SnapshotProvider
 from realtime.topics import TopicName
@@ -27,6 +28,8 @@ class HallSnapshot(msgspec.Struct, frozen=True):
     name: str
     timezone: str
     windows: list[WindowInfo]
+    # Q5: a display that resumes by snapshot must show the notices still current.
+    notices: list[NoticePosted]
 
 
 class WindowSnapshot(msgspec.Struct, frozen=True):
@@ -53,6 +56,7 @@ async def hall_snapshot(conn: asyncpg.Connection, name: TopicName) -> HallSnapsh
         name=hall["name"],
         timezone=hall["timezone"],
         windows=[WindowInfo(r["id"], r["number"], r["name"], r["department"]) for r in rows],
+        notices=[public_notice(n) for n in await current_notices(conn, hall["id"])],
     )
 
 

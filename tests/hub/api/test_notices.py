@@ -61,6 +61,26 @@ async def test_a_posted_notice_reaches_a_display_subscribed_to_the_hall(
     assert notice["created_by"] == world.staff["manager_a1"]
 
 
+async def test_a_display_that_joins_later_gets_the_current_notices_in_its_snapshot(
+    client: Client, world: World
+) -> None:
+    """Resuming by snapshot shows the notices still current, not an empty ticker."""
+    hub: Hub = client.app.state.hub
+    for text, ttl in (("请携带身份证原件", 3600), ("长期有效的通知", None)):
+        body: dict[str, object] = {"text": text} | ({"ttl_seconds": ttl} if ttl else {})
+        response = await _post(client, world, "manager_a1", body)
+        assert response.status_code == 201  # type: ignore[attr-defined]
+    async with Peer.connect(gateway_url(hub)) as display:
+        await display.hello("hall_display", topics=[{"topic": f"hall:{world.org.hall_a1}"}])
+        snapshot = await display.recv()
+        assert isinstance(snapshot, Snapshot)
+        assert [n["text"] for n in snapshot.data["notices"]] == [
+            "长期有效的通知",
+            "请携带身份证原件",
+        ]
+        assert all("created_by" not in n for n in snapshot.data["notices"])
+
+
 async def test_the_event_carries_no_personal_data(
     client: Client, db: asyncpg.Pool, world: World
 ) -> None:
