@@ -167,7 +167,9 @@ class Feed:
 
     def _ingest(self, message: BusMessage) -> None:
         topic = self._topics.get(message.topic)
-        if topic is None or (not topic.subscribers and not topic.ops):
+        # A topic whose first subscriber is being resumed (worker running) takes the event
+        # into its queue: it is applied right after that resume.
+        if topic is None or not (topic.subscribers or topic.ops or topic.worker):
             return
         if message.seq is None:
             self._fanout(topic, message.frame)
