@@ -54,9 +54,8 @@ async def feed(db: asyncpg.Pool, gate: asyncio.Event) -> AsyncIterator[Feed]:
 
 
 async def _commit(db: asyncpg.Pool, feed: Feed, n: int) -> outbox.StoredEvent:
-    async with db.acquire() as conn:
-        async with conn.transaction():
-            event = await outbox.append(conn, "t:1", "counted", {"n": n}, ts=1.0)
+    async with db.acquire() as conn, conn.transaction():
+        event = await outbox.append(conn, "t:1", "counted", {"n": n}, ts=1.0)
     await feed.publish([event])
     return event
 
