@@ -266,7 +266,10 @@ class Gateway:
         states = []
         for position in positions:
             if position.topic in peer.topics:
-                continue
+                # Subscribing again means "bring me up to date from here" (a peer that saw a
+                # gap, or wants a snapshot: a null position): resume anew.
+                self.feed.unsubscribe(peer, position.topic)
+                peer.stale.discard(position.topic)
             states.append(await self.feed.subscribe(peer, position))
             peer.topics.add(position.topic)
         return states

@@ -341,3 +341,26 @@ async def test_a_peer_that_saw_more_through_another_hub_is_caught_up_without_dup
         got = [await follower.recv() for _ in range(3)]
         assert seqs(got) == [1, 2, 3]
         await follower.expect_quiet()
+
+
+async def test_subscribing_again_with_no_position_brings_a_fresh_snapshot(
+    db: asyncpg.Pool, start_hub: StartHub
+):
+    """A peer that saw a gap re-subscribes with a null position and gets the current state."""
+    hub = await start_hub()
+    place = await make_hall(db)
+    topic = f"hall:{place.hall_id}"
+    async with Peer.connect(gateway_url(hub)) as peer:
+        await peer.hello("hall_display", topics=[{"topic": topic}])
+        await peer.recv()
+        await emit(hub, topic, 1)
+        assert (await peer.recv()).seq == 1
+        await peer.send({"type": "subscribe", "topics": [{"topic": topic}]})
+        subscribed = await peer.recv()
+        assert type(subscribed).__name__ == "Subscribed"
+        assert [(t.resume, t.seq) for t in subscribed.topics] == [("snapshot", 1)]
+        snap = await peer.recv()
+        assert isinstance(snap, Snapshot) and snap.seq == 1
+        await emit(hub, topic, 2)
+        assert (await peer.recv()).seq == 2
+        await peer.expect_quiet()
