@@ -22,7 +22,7 @@ import structlog
 
 from hub.config import Settings
 from hub.services.access import AccessService
-from hub.services.blobs import FolderBlobStore
+from hub.services.blob_folder import FolderBlobStore
 from hub.services.events import EventWriter
 from hub.services.jobs import Job, JobRunner
 from hub.services.presence import PresenceService

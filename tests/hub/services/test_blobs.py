@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from hub.services.blob_folder import FolderBlobStore
 from hub.services.blobs import (
     BlobError,
     BlobIOError,
     BlobNotFound,
     BlobRef,
     BlobTooLarge,
-    FolderBlobStore,
     InvalidBlobId,
 )
 
