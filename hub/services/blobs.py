@@ -1,8 +1,9 @@
 """Blob store: scans, uploads, licence files, notices and archives, addressed by content.
 
-One interface, :class:`BlobStore`, and the default backend :class:`~hub.services.blob_folder.FolderBlobStore` (a folder
-on the hub's disk, ``Settings.blob_path``); an S3-compatible backend implements the same
-interface (DESIGN.md, "Storage"). A blob is named by the SHA-256 of its bytes, so storing the
+One interface, :class:`BlobStore`, and the default backend
+:class:`~hub.services.blob_folder.FolderBlobStore` (a folder on the hub's disk,
+``Settings.blob_path``); an S3-compatible backend implements the same interface
+(DESIGN.md, "Storage"). A blob is named by the SHA-256 of its bytes, so storing the
 same file twice stores it once and a :class:`BlobRef` kept in PostgreSQL always names exactly
 the bytes it was made from.
 
