@@ -136,25 +136,26 @@ async def _device(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     from hub.runtime import open_storage
-    from hub.services import audit, org
+    from hub.services import audit
+    from hub.services import staff as staff_service
 
     actor = audit.Actor.system("cli")
     async with open_storage(settings) as (pool, _applied):
         home = {"hall": "hall_id", "department": "department_id", "region": "region_id"}
-        member = await org.create_staff(
+        member = await staff_service.create_staff(
             pool,
             actor,
-            org.StaffNew(
+            staff_service.StaffNew(
                 staff_no=args.staff_no,
                 name=args.name,
                 password=args.password,
                 **{home[args.scope_kind]: args.scope_id},
             ),
         )
-        await org.create_grant(
+        await staff_service.create_grant(
             pool,
             actor,
-            org.GrantNew(
+            staff_service.GrantNew(
                 staff_id=member.id,
                 role=args.role,
                 scope_kind=args.scope_kind,

@@ -26,6 +26,7 @@ from hub.domain.access import Role, ScopeKind
 from hub.runtime import Hub
 from hub.server import run_server
 from hub.services import audit, auth, org
+from hub.services import staff as staff_service
 from realtime.client import PeerClient
 
 log = structlog.get_logger("hub.demo")
@@ -111,17 +112,17 @@ async def seed(pool: asyncpg.Pool, data_dir: Path) -> DemoHall:
         ]
         for staff_no, name, role, scope_kind, scope_id in accounts:
             home = {"hall": "hall_id", "region": "region_id"}[scope_kind]
-            member = await org.create_staff(
+            member = await staff_service.create_staff(
                 pool,
                 _ACTOR,
-                org.StaffNew(
+                staff_service.StaffNew(
                     staff_no=staff_no, name=name, password=DEMO_PASSWORD, **{home: scope_id}
                 ),
             )
-            await org.create_grant(
+            await staff_service.create_grant(
                 pool,
                 _ACTOR,
-                org.GrantNew(
+                staff_service.GrantNew(
                     staff_id=member.id, role=role, scope_kind=scope_kind, scope_id=scope_id
                 ),
             )

@@ -15,7 +15,7 @@ from litestar.params import FromPath, JSONBody
 from hub.api.deps import require, require_visibility
 from hub.domain.access import Grant, Principal, covering_grant, may_grant
 from hub.domain.errors import NotAllowed
-from hub.services import org
+from hub.services import staff as staff_service
 from hub.services.access import home_place, scope_place, staff_place
 from hub.services.audit import Actor
 
@@ -27,21 +27,21 @@ class StaffController(Controller):
     @get("/staff")
     async def list_staff(
         self, principal: NamedDependency[Principal], pool: NamedDependency[asyncpg.Pool]
-    ) -> list[org.StaffRecord]:
+    ) -> list[staff_service.StaffRecord]:
         """Staff whose hall, department or region the caller's scope reaches."""
-        return await org.list_staff(pool, require_visibility(principal, "org.read"))
+        return await staff_service.list_staff(pool, require_visibility(principal, "org.read"))
 
     @post("/staff")
     async def create_staff(
         self,
-        data: JSONBody[org.StaffNew],
+        data: JSONBody[staff_service.StaffNew],
         principal: NamedDependency[Principal],
         pool: NamedDependency[asyncpg.Pool],
-    ) -> org.StaffRecord:
+    ) -> staff_service.StaffRecord:
         """Create a staff account in a hall, department or region the caller manages."""
         place = await home_place(pool, data.hall_id, data.department_id, data.region_id)
         actor = require(principal, "staff.manage", place)
-        return await org.create_staff(pool, actor, data)
+        return await staff_service.create_staff(pool, actor, data)
 
     @get("/staff/{staff_id:int}/grants")
     async def list_grants(
@@ -49,20 +49,20 @@ class StaffController(Controller):
         staff_id: FromPath[int],
         principal: NamedDependency[Principal],
         pool: NamedDependency[asyncpg.Pool],
-    ) -> list[org.GrantRecord]:
+    ) -> list[staff_service.GrantRecord]:
         """A staff member's grants."""
         place = await staff_place(pool, staff_id, field="path.staff_id")
         if principal.staff_id != staff_id:
             require(principal, "grant.read", place)
-        return await org.list_grants(pool, staff_id)
+        return await staff_service.list_grants(pool, staff_id)
 
     @post("/grants")
     async def create_grant(
         self,
-        data: JSONBody[org.GrantNew],
+        data: JSONBody[staff_service.GrantNew],
         principal: NamedDependency[Principal],
         pool: NamedDependency[asyncpg.Pool],
-    ) -> org.GrantRecord:
+    ) -> staff_service.GrantRecord:
         """Give a staff member the caller manages a role within a scope the caller may grant."""
         staff_home = await staff_place(pool, data.staff_id, field="body.staff_id")
         if covering_grant(principal, "staff.manage", staff_home) is None:
@@ -72,4 +72,4 @@ class StaffController(Controller):
         granting = may_grant(principal, new, place)
         if granting is None:
             raise NotAllowed(f"grant.create: you may not grant {data.role} in this scope")
-        return await org.create_grant(pool, Actor.of(principal, granting), data)
+        return await staff_service.create_grant(pool, Actor.of(principal, granting), data)

@@ -16,6 +16,7 @@ import pytest
 
 from hub.domain.access import Principal, Role, ScopeKind, staff_principal
 from hub.services import audit, auth, org
+from hub.services import staff as staff_service
 
 # Sign-in is exercised hundreds of times; the production cost would only slow the suite.
 auth.set_password_parameters(argon2.profiles.CHEAPEST)
@@ -56,7 +57,7 @@ async def _staff(
     department_id: int | None = None,
     region_id: int | None = None,
 ) -> int:
-    new = org.StaffNew(
+    new = staff_service.StaffNew(
         staff_no=staff_no,
         name=staff_no,
         password=PASSWORD,
@@ -64,9 +65,11 @@ async def _staff(
         department_id=department_id,
         region_id=region_id,
     )
-    staff = await org.create_staff(pool, SYSTEM, new)
-    grant = org.GrantNew(staff_id=staff.id, role=role, scope_kind=scope_kind, scope_id=scope_id)
-    await org.create_grant(pool, SYSTEM, grant)
+    staff = await staff_service.create_staff(pool, SYSTEM, new)
+    grant = staff_service.GrantNew(
+        staff_id=staff.id, role=role, scope_kind=scope_kind, scope_id=scope_id
+    )
+    await staff_service.create_grant(pool, SYSTEM, grant)
     return staff.id
 
 

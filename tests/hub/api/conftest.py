@@ -15,7 +15,8 @@ from litestar.testing import AsyncTestClient
 
 from hub.app import create_app
 from hub.config import load_settings
-from hub.services import auth, org
+from hub.services import auth
+from hub.services import staff as staff_service
 from tests.hub.conftest import PASSWORD, SYSTEM, Org
 
 Client = AsyncTestClient[Litestar]
@@ -55,10 +56,10 @@ class World:
 
 @pytest.fixture
 async def world(db: asyncpg.Pool, organisation: Org) -> World:
-    intern = await org.create_staff(
+    intern = await staff_service.create_staff(
         db,
         SYSTEM,
-        org.StaffNew(
+        staff_service.StaffNew(
             staff_no="intern_a1", name="intern", password=PASSWORD, hall_id=organisation.hall_a1
         ),
     )

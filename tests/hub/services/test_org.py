@@ -8,6 +8,7 @@ import pytest
 from hub.domain.access import visibility
 from hub.domain.errors import Conflict, InvalidInput, NotFound
 from hub.services import audit, org
+from hub.services import staff as staff_service
 from tests.hub.conftest import SYSTEM, Org, principal_of
 
 
@@ -123,7 +124,7 @@ async def test_a_hall_manager_lists_the_staff_of_its_hall(
     there); nobody of hall b."""
     o = organisation
     principal = await principal_of(db, o.staff["manager_a1"])
-    staff = await org.list_staff(db, visibility(principal, "org.read"))
+    staff = await staff_service.list_staff(db, visibility(principal, "org.read"))
     assert {s.staff_no for s in staff} == {"manager_a1", "clerk_a1", "supervisor_tax"}
 
 
