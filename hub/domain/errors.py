@@ -2,6 +2,8 @@
 
 DomainError                 domain_error
 ├── InvalidInput            invalid_input      a value breaks a rule; ``field`` names it
+│   └── InvalidIdDocument   invalid_id_document an identity document number is malformed or
+│                                              fails its check digit (Q4)
 ├── NotFound                not_found          the addressed record does not exist
 ├── Conflict                conflict           a unique key is taken or the state forbids it
 ├── NotSignedIn             unauthenticated    no credentials, or a bad/expired/revoked token
@@ -33,6 +35,10 @@ class DomainError(Exception):
 
 class InvalidInput(DomainError):
     code = "invalid_input"
+
+
+class InvalidIdDocument(InvalidInput):
+    code = "invalid_id_document"
 
 
 class NotFound(DomainError):
