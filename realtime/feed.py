@@ -301,21 +301,25 @@ class Feed:
             if head.epoch == topic.epoch:
                 missing = await outbox.history(conn, topic.name, topic.last, head.seq)
         GAP_FILLS.inc()
-        if head.epoch == topic.epoch and missing and missing[0][0] == topic.last + 1:
-            for seq, frame in missing:
-                if seq != topic.last + 1:
-                    break
-                topic.accept(seq, frame)
-                self._fanout(topic, frame)
+        if head.epoch == topic.epoch and self._advance(topic, head.seq, missing):
             topic.kept_from = head.kept_from
-            if topic.last == head.seq:
-                return
+            return
         # A new epoch, or history pruned under us: everyone gets the current state.
         log.info("feed_topic_reset", topic=topic.name, epoch=head.epoch, seq=head.seq)
         self._reset(topic, head)
         frame = await self._snapshot_frame(topic)
         for subscriber in list(topic.subscribers):
             subscriber.deliver_snapshot(topic.name, frame)
+
+    def _advance(self, topic: _Topic, upto: int, missing: list[tuple[int, bytes]]) -> bool:
+        """Deliver the frames of ``missing`` that follow ``topic.last`` without a gap.
+        Returns whether the topic reached ``upto``."""
+        for seq, frame in missing:
+            if seq != topic.last + 1:
+                break
+            topic.accept(seq, frame)
+            self._fanout(topic, frame)
+        return topic.last == upto
 
     async def _resume(
         self, topic: _Topic, subscriber: Subscriber, position: Position
@@ -362,8 +366,8 @@ class Feed:
         cached = topic.snapshot
         if cached is not None and cached[0] == topic.epoch and cached[1] == topic.last:
             return cached[2]
-        provider = self._snapshots[parse_topic(topic.name).kind]
         name = parse_topic(topic.name)
+        provider = self._snapshots[name.kind]
         async with (
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
@@ -373,21 +377,13 @@ class Feed:
             missing: list[tuple[int, bytes]] = []
             if head.epoch == topic.epoch and head.seq > topic.last:
                 missing = await outbox.history(conn, topic.name, topic.last, head.seq)
-        if head.epoch == topic.epoch and head.seq >= topic.last:
-            # Subscribers already present must reach the snapshot's seq through events.
-            for seq, frame in missing:
-                if seq != topic.last + 1:
-                    break
-                topic.accept(seq, frame)
-                self._fanout(topic, frame)
-            if topic.last != head.seq:  # history pruned between: they get the snapshot too
-                self._reset(topic, head)
-                frame = encode(Snapshot(topic.name, head.epoch, head.seq, data))
-                for subscriber in list(topic.subscribers):
-                    subscriber.deliver_snapshot(topic.name, frame)
-        else:
-            self._reset(topic, head)
         frame = encode(Snapshot(topic=topic.name, epoch=head.epoch, seq=head.seq, data=data))
+        # Subscribers already present reach the snapshot's seq through events; if they
+        # cannot (a new epoch, history pruned in between), they get this snapshot too.
+        if not (head.epoch == topic.epoch and self._advance(topic, head.seq, missing)):
+            self._reset(topic, head)
+            for subscriber in list(topic.subscribers):
+                subscriber.deliver_snapshot(topic.name, frame)
         topic.snapshot = (head.epoch, head.seq, frame)
         return frame
 
