@@ -222,16 +222,13 @@ class Gateway:
             await self._serve(peer)
         except RealtimeError as exc:
             reason = exc.code
-            where = peer.log if peer is not None else log
-            where.info("peer_refused", code=exc.close_code, reason=exc.reason)
-            PEERS_CLOSED.labels(str(exc.close_code)).inc()
+            _refused(peer, exc.close_code, exc.reason)
             await ws.close(exc.close_code, exc.reason[:120])
         except ConnectionClosed as exc:
             sent = exc.sent
             if sent is not None and sent.code == 1009:
                 reason = "frame_too_big"
-                (peer.log if peer else log).info("peer_refused", code=1009, reason=reason)
-                PEERS_CLOSED.labels("1009").inc()
+                _refused(peer, 1009, reason)
         finally:
             if peer is not None:
                 await self._drop(peer, reason)
@@ -365,14 +362,19 @@ class Gateway:
                     self._close(peer, TooSlow(f"{buffered} bytes unread"))
 
     def _close(self, peer: PeerConn, error: RealtimeError) -> None:
-        peer.log.info("peer_refused", code=error.close_code, reason=error.reason)
-        PEERS_CLOSED.labels(str(error.close_code)).inc()
+        _refused(peer, error.close_code, error.reason)
         ws = peer.ws
         if isinstance(error, TooSlow):
             # The close frame would sit behind the unread data: cut the connection.
             ws.transport.abort()
             return
         asyncio.get_running_loop().create_task(ws.close(error.close_code, error.reason))
+
+
+def _refused(peer: PeerConn | None, code: int, reason: str) -> None:
+    """The one log line and count of a peer the hub closes (DESIGN.md: close codes)."""
+    (peer.log if peer is not None else log).info("peer_refused", code=code, reason=reason)
+    PEERS_CLOSED.labels(str(code)).inc()
 
 
 def _decode(raw: bytes | str) -> Any:
