@@ -16,7 +16,25 @@ from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 
-from hub.api import audit, auth, devices, health, metrics, notices, org, realtime_info, staff
+from hub.api import appointments as appointments_api
+from hub.api import (
+    audit,
+    auth,
+    devices,
+    health,
+    kpis,
+    metrics,
+    notices,
+    org,
+    queue,
+    queue_admin,
+    realtime_info,
+    staff,
+)
+from hub.api import calendar as calendar_api
+from hub.api import ratings as ratings_api
+from hub.api import speech as speech_api
+from hub.api import ticket_qr as ticket_qr_api
 from hub.api.deps import DEPENDENCIES
 from hub.api.problems import EXCEPTION_HANDLERS
 from hub.api.ratelimit import PublicRateLimit
@@ -59,6 +77,19 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
             devices.DeviceController,
             audit.query_audit,
             notices.NoticeController,
+            calendar_api.CalendarController,
+            calendar_api.HallClosureController,
+            queue.TicketController,
+            queue.GroupController,
+            queue.WindowController,
+            queue_admin.QueueAdminController,
+            queue_admin.StaffHonourController,
+            kpis.kpi_report,
+            kpis.kpi_xlsx,
+            speech_api.call_audio,
+            ticket_qr_api.ticket_qr,
+            ratings_api.RatingController,
+            appointments_api.AppointmentController,
             # Last: the pages are served from "/" and every other path is a route above.
             create_static_files_router("/", directories=[FRONTEND_DIR], html_mode=True),
         ],

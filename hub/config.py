@@ -59,7 +59,25 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     public_rate_per_minute: int = 120
     # Workers and blobs.
     worker_processes: int = 2
+    # Spawn the workers at start (in the background) rather than with the first job.
+    worker_prestart: bool = True
     blob_dir: str = ""
+    # Voice announcements (Q5): the espeak-ng program, its speed in words per minute (80-450),
+    # and the memory for synthesized audio kept per process.
+    speech_command: str = "espeak-ng"
+    speech_speed: int = 150
+    speech_cache_bytes: int = 32 * 1024 * 1024
+    # Notifications (H6): the HTTP SMS gateway (empty URL: SMS disabled, notifications wait
+    # in the outbox), its bearer key, per-call timeout, the signature put before every text,
+    # and the period of the dispatch job.
+    sms_gateway_url: str = ""
+    sms_api_key: str = ""
+    sms_timeout_seconds: float = 10.0
+    sms_sign: str = "【政务服务中心】"
+    notify_period_seconds: float = 2.0
+    # `hallhub demo`: how fast its simulated staff and citizens act (1.0: a call every 20-60 s
+    # per window; 10: ten times as fast).
+    demo_speed: float = 1.0
     # Logging.
     log_level: str = "info"
     log_json: bool | None = None
@@ -80,6 +98,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(f"{ENV_PREFIX}HISTORY_KEEP: must be at least 1")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL: one of debug, info, warning, error")
+        if self.sms_gateway_url and not self.sms_gateway_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{ENV_PREFIX}SMS_GATEWAY_URL: an http:// or https:// URL")
+        for name in ("sms_timeout_seconds", "notify_period_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must be greater than 0")
+        if not 80 <= self.speech_speed <= 450:
+            raise ConfigError(f"{ENV_PREFIX}SPEECH_SPEED: words per minute, 80 to 450")
+        if not 0 < self.demo_speed <= 100:
+            raise ConfigError(f"{ENV_PREFIX}DEMO_SPEED: greater than 0, at most 100")
 
     @property
     def blob_path(self) -> Path:

@@ -1,11 +1,19 @@
 """``hallhub demo``: a simulated hall on an embedded PostgreSQL (H4).
 
-Seeds (once, idempotently) a province → city → county, three departments, a hall with six
-windows, the four kinds of staff account, and one device of each kind; then runs simulated
-device peers through the real gateway. One ticket machine drops off and returns every
-cycle, so the status page shows presence changing live. Device tokens of the demo are kept
-in ``<data_dir>/demo-devices.json`` (0600): a real hall never stores them, the hub itself
-keeps only their SHA-256.
+Seeds (idempotently, at every start) a province and a city with an admin and a supervisor,
+and the hall of hub/demo_hall.toml in the city (hub/hallfile.py: agencies, service groups,
+eight windows, staff, devices). Then the hall comes alive through the real services:
+
+- simulated devices are peers of the real gateway; one ticket machine drops off and returns
+  every cycle, so the status page shows presence changing live;
+- the staff of the hall file who have a window sign in there and call, recall, skip and
+  finish tickets at a realistic pace (a ticket every 20–60 s per window);
+- citizens take tickets at the kiosk through the QueueService at a steady rate, some with a
+  resident ID card, a few in the green channel; fewer come while many are waiting.
+
+``HALLHUB_DEMO_SPEED`` (default 1) makes staff and citizens that many times faster. Device
+tokens of the demo are kept in ``<data_dir>/demo-devices.json`` (0600): a real hall never
+stores them, the hub itself keeps only their SHA-256.
 """
 
 from __future__ import annotations
@@ -15,24 +23,40 @@ import contextlib
 import os
 import random
 import sys
+from collections.abc import Coroutine
+from datetime import date
 from pathlib import Path
 
 import asyncpg
 import msgspec
 import structlog
 
+from hub import hallfile
 from hub.config import Settings
-from hub.domain.access import Role, ScopeKind
+from hub.domain import identity
+from hub.domain.access import Place, Role, covering_grant, staff_principal
+from hub.domain.errors import DomainError
 from hub.runtime import Hub
 from hub.server import run_server
 from hub.services import audit, auth, org
 from hub.services import staff as staff_service
+from hub.services.access import hall_place
+from hub.services.queue import IdDocumentIn, QueueService, TicketRequest, WindowResult
 from realtime.client import PeerClient
 
 log = structlog.get_logger("hub.demo")
 
 DEMO_PASSWORD = "hallhub-demo"
+DEMO_HALL_FILE = Path(__file__).with_name("demo_hall.toml")
 _ACTOR = audit.Actor.system("demo")
+
+# Pace at speed 1: a window serves a ticket in 20–60 s; a citizen arrives every ~6 s, about
+# what six simulated windows serve; above _CROWD waiting tickets, arrivals thin out.
+_SERVICE_SECONDS = (20.0, 60.0)
+_ARRIVAL_SECONDS = 6.0
+_CROWD = 40
+# Relative demand of the groups by prefix (others: 10).
+_DEMAND = {"A": 30, "B": 15, "C": 20, "D": 15, "E": 20}
 
 
 class DemoDevice(msgspec.Struct, frozen=True):
@@ -49,102 +73,98 @@ class DemoAccount(msgspec.Struct, frozen=True):
     scope: str
 
 
+class DemoWindow(msgspec.Struct, frozen=True):
+    window_id: int
+    number: int
+    name: str
+    staff_id: int | None  # the simulated staff member who works it, if any
+
+
 class DemoHall(msgspec.Struct, frozen=True):
     hall_id: int
     hall_name: str
     devices: list[DemoDevice]
     accounts: list[DemoAccount]
+    windows: list[DemoWindow]
+    groups: dict[str, int]
 
 
-_DEVICES = [
-    ("ticket_machine", "一楼取号机"),
-    ("ticket_machine", "二楼取号机"),
-    ("hall_display", "大厅综合屏"),
-    ("window_display", "1号窗口显示屏"),
-    ("window_display", "2号窗口显示屏"),
-    ("evaluator", "1号窗口评价器"),
-    ("kiosk", "自助服务终端"),
-    ("id_reader", "身份证读卡器"),
-]
+async def _region(pool: asyncpg.Pool, parent: int | None, level: str, code: str, name: str) -> int:
+    found: int | None = await pool.fetchval("SELECT id FROM region WHERE code = $1", code)
+    if found is not None:
+        return found
+    new = org.RegionNew(parent_id=parent, level=level, code=code, name=name)  # type: ignore[arg-type]
+    return (await org.create_region(pool, _ACTOR, new)).id
 
 
-async def seed(pool: asyncpg.Pool, data_dir: Path) -> DemoHall:
-    """Create the demo organisation unless it exists; returns what the demo needs."""
-    existing = await pool.fetchrow("SELECT id, name FROM hall WHERE code = 'demo-hall'")
-    tokens_file = data_dir / "demo-devices.json"
-    if existing is None:
-        province = await org.create_region(
-            pool, _ACTOR, org.RegionNew(level="province", code="demo-p", name="示范省")
-        )
-        city = await org.create_region(
-            pool,
-            _ACTOR,
-            org.RegionNew(parent_id=province.id, level="city", code="demo-c", name="示范市"),
-        )
-        departments = [
-            await org.create_department(
-                pool, _ACTOR, org.DepartmentNew(region_id=city.id, code=code, name=name)
-            )
-            for code, name in [
-                ("demo-amr", "市场监督管理局"),
-                ("demo-hrss", "人力资源和社会保障局"),
-                ("demo-psb", "公安局"),
-            ]
-        ]
-        hall = await org.create_hall(
-            pool,
-            _ACTOR,
-            org.HallNew(region_id=city.id, code="demo-hall", name="示范市政务服务中心"),
-        )
-        for number in range(1, 7):
-            department = departments[(number - 1) % len(departments)]
-            await org.create_window(
-                pool,
-                _ACTOR,
-                hall.id,
-                org.WindowNew(number=number, name=f"{number}号窗口", department_id=department.id),
-            )
-        accounts: list[tuple[str, str, Role, ScopeKind, int]] = [
-            ("A0001", "李明", "admin", "region", city.id),
-            ("M0001", "王芳", "hall_manager", "hall", hall.id),
-            ("S0001", "赵强", "supervisor", "region", city.id),
-            ("W0001", "陈静", "window_staff", "hall", hall.id),
-        ]
-        for staff_no, name, role, scope_kind, scope_id in accounts:
-            home = {"hall": "hall_id", "region": "region_id"}[scope_kind]
-            member = await staff_service.create_staff(
-                pool,
-                _ACTOR,
-                staff_service.StaffNew(
-                    staff_no=staff_no, name=name, password=DEMO_PASSWORD, **{home: scope_id}
-                ),
-            )
-            await staff_service.create_grant(
-                pool,
-                _ACTOR,
-                staff_service.GrantNew(
-                    staff_id=member.id, role=role, scope_kind=scope_kind, scope_id=scope_id
-                ),
-            )
-        devices = []
-        for kind, name in _DEVICES:
-            created = await auth.register_device(pool, _ACTOR, hall.id, kind, name)  # type: ignore[arg-type]
-            devices.append(DemoDevice(created.device.id, kind, name, created.token))
-        tokens_file.parent.mkdir(parents=True, exist_ok=True)
-        tokens_file.write_bytes(msgspec.json.encode(devices))
-        os.chmod(tokens_file, 0o600)
-        hall_id, hall_name = hall.id, hall.name
-    else:
-        hall_id, hall_name = existing["id"], existing["name"]
-        devices = msgspec.json.decode(tokens_file.read_bytes(), type=list[DemoDevice])
-    accounts_out = [
+async def _region_account(
+    pool: asyncpg.Pool, staff_no: str, name: str, role: Role, region_id: int
+) -> None:
+    if await pool.fetchval("SELECT 1 FROM staff WHERE staff_no = $1", staff_no):
+        return
+    member = await staff_service.create_staff(
+        pool,
+        _ACTOR,
+        staff_service.StaffNew(
+            staff_no=staff_no, name=name, password=DEMO_PASSWORD, region_id=region_id
+        ),
+    )
+    await staff_service.create_grant(
+        pool,
+        _ACTOR,
+        staff_service.GrantNew(
+            staff_id=member.id, role=role, scope_kind="region", scope_id=region_id
+        ),
+    )
+
+
+def _keep_tokens(path: Path, created: list[auth.DeviceCreated]) -> list[DemoDevice]:
+    """The demo's device tokens: those kept from earlier runs plus the new ones."""
+    kept = msgspec.json.decode(path.read_bytes(), type=list[DemoDevice]) if path.exists() else []
+    devices = kept + [
+        DemoDevice(c.device.id, c.device.kind, c.device.name, c.token) for c in created
+    ]
+    if created:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(msgspec.json.encode(devices))
+        os.chmod(path, 0o600)
+    return devices
+
+
+async def seed(hub: Hub, data_dir: Path) -> DemoHall:
+    """Create what the demo needs and is missing; returns what the demo runs."""
+    assert hub.events is not None
+    pool = hub.pool
+    province = await _region(pool, None, "province", "demo-p", "示范省")
+    city = await _region(pool, province, "city", "demo-c", "示范市")
+    hall_file = hallfile.load(DEMO_HALL_FILE)
+    applied = await hallfile.apply(
+        hub.events, hub.now, hall_file, region_id=city, password=DEMO_PASSWORD, actor=_ACTOR
+    )
+    if hub.access is not None:
+        hub.access.forget_hall(applied.hall_id)  # its windows' departments may be new
+    await _region_account(pool, "A0001", "李明", "admin", city)
+    await _region_account(pool, "S0001", "赵强", "supervisor", city)
+    devices = _keep_tokens(data_dir / "demo-devices.json", applied.devices)
+    workers = {m.window: applied.staff[m.staff_no] for m in hall_file.staff if m.window}
+    # The accounts for visitors: every one but those the demo works itself.
+    accounts = [
         DemoAccount(r["staff_no"], r["name"], r["role"], r["scope_kind"])
         for r in await pool.fetch(
             """SELECT s.staff_no, s.name, g.role, g.scope_kind FROM staff s
-               JOIN role_grant g ON g.staff_id = s.id ORDER BY s.staff_no"""
+               JOIN role_grant g ON g.staff_id = s.id
+               WHERE s.id <> ALL($1::bigint[]) ORDER BY s.staff_no""",
+            list(workers.values()),
         )
     ]
-    return DemoHall(hall_id, hall_name, devices, accounts_out)
+    windows = [
+        DemoWindow(applied.windows[w.number], w.number, w.name, workers.get(w.number))
+        for w in hall_file.windows
+    ]
+    return DemoHall(applied.hall_id, applied.hall_name, devices, accounts, windows, applied.groups)
+
+
+# --- simulated devices ---------------------------------------------------------------------
 
 
 async def _device_peer(url: str, device: DemoDevice, flaky: bool) -> None:
@@ -166,44 +186,192 @@ async def _drain(peer: PeerClient) -> None:
         await peer.updates.get()
 
 
+# --- simulated staff and citizens ----------------------------------------------------------
+
+
+async def _window_staff(
+    queue: QueueService, pool: asyncpg.Pool, place: Place, window: DemoWindow, speed: float
+) -> None:
+    """One staff member at one window: sign in, then call, serve and finish, for ever.
+
+    A refused action (a manager closed the window, a visitor took it) is logged and the
+    staff member tries again a little later.
+    """
+    assert window.staff_id is not None
+    rng = random.Random(window.window_id)
+    name = await pool.fetchval("SELECT name FROM staff WHERE id = $1", window.staff_id)
+    principal = staff_principal(
+        window.staff_id, name, await auth.load_grants(pool, window.staff_id)
+    )
+    grant = covering_grant(principal, "queue.operate", place)
+    if grant is None:
+        log.warning("demo_staff_without_grant", staff=window.staff_id)
+        return
+    actor = audit.Actor.of(principal, grant)
+
+    async def pause(low: float, high: float) -> None:
+        await asyncio.sleep(rng.uniform(low, high) / speed)
+
+    while True:
+        try:
+            state = await queue.sign_in(actor, place, window.window_id)
+            await _ready(queue, actor, place, window.window_id, state)
+            while True:
+                called = await queue.call_next(actor, place, window.window_id)
+                if called.called is None:
+                    await pause(3, 6)  # nobody waits for this window
+                    continue
+                service = rng.uniform(*_SERVICE_SECONDS)
+                if rng.random() < 0.12:  # the citizen does not come at once: recall
+                    await pause(8, 12)
+                    await queue.recall(actor, place, window.window_id)
+                    if rng.random() < 0.4:  # still nobody: skip (过号)
+                        await pause(8, 12)
+                        await queue.skip(actor, place, window.window_id)
+                        continue
+                await asyncio.sleep(service / speed)
+                await queue.finish(actor, place, window.window_id)
+        except DomainError as exc:
+            log.info("demo_window_refused", window=window.number, code=exc.code, detail=exc.detail)
+            await pause(10, 20)
+        except Exception:  # the database went away for a moment: the demo goes on
+            log.warning("demo_window_failed", window=window.number, exc_info=True)
+            await pause(10, 20)
+
+
+async def _ready(
+    queue: QueueService, actor: audit.Actor, place: Place, window_id: int, state: WindowResult
+) -> None:
+    """A window found as a previous run left it: resumed, its tickets finished."""
+    if state.window.status == "paused":
+        await queue.resume(actor, place, window_id)
+    for ticket in state.serving:
+        if ticket.status == "held":
+            await queue.return_held(actor, place, window_id, ticket.ticket_id)
+        await queue.finish(actor, place, window_id)
+
+
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程"
+)
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红建国志文辉波宁晨"
+_DIVISIONS = ("110105", "310104", "440305", "330106", "510107", "420106", "320102", "610113")
+
+
+def _citizen(rng: random.Random) -> tuple[str, str]:
+    """A made-up name and a resident ID number with a valid check character (Q4)."""
+    name = rng.choice(_SURNAMES) + "".join(rng.choices(_GIVEN, k=rng.choice((1, 2))))
+    birth = date.fromordinal(
+        rng.randint(date(1940, 1, 1).toordinal(), date(2006, 12, 31).toordinal())
+    )
+    first17 = f"{rng.choice(_DIVISIONS)}{birth:%Y%m%d}{rng.randint(1, 999):03d}"
+    return name, first17 + identity.check_character(first17)
+
+
+async def _citizens(
+    queue: QueueService, pool: asyncpg.Pool, hall: DemoHall, kiosk: int | None, speed: float
+) -> None:
+    """Citizens take tickets at the kiosk: most with their ID card, a few in the green
+    channel (the elderly, the disabled, the pregnant, military)."""
+    rng = random.Random()  # not seeded: a restarted demo brings new citizens (Q4 limits)
+    prefixes = sorted(hall.groups)
+    weights = [_DEMAND.get(p, 10) for p in prefixes]
+    while True:
+        await asyncio.sleep(rng.uniform(0.5, 1.5) * _ARRIVAL_SECONDS / speed)
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM ticket WHERE hall_id = $1 AND status = 'waiting'", hall.hall_id
+        )
+        if waiting > _CROWD and rng.random() < 0.7:
+            continue
+        prefix = rng.choices(prefixes, weights)[0]
+        name, number = _citizen(rng)
+        with_card = rng.random() < 0.7
+        request = TicketRequest(
+            group_id=hall.groups[prefix],
+            priority="green_channel" if rng.random() < 0.05 else "normal",
+            id_document=IdDocumentIn(kind="resident_id", number=number) if with_card else None,
+            name=name if with_card else None,
+        )
+        try:
+            issued = await queue.issue(
+                hall.hall_id, request, source="kiosk", caller="device", device_id=kiosk
+            )
+            log.debug("demo_ticket_taken", ticket=issued.ticket.number)
+        except DomainError as exc:
+            log.info("demo_ticket_refused", group=prefix, code=exc.code, detail=exc.detail)
+        except Exception:  # the database went away for a moment: the demo goes on
+            log.warning("demo_ticket_failed", group=prefix, exc_info=True)
+
+
+async def _simulate(hub: Hub, demo: DemoHall) -> list[Coroutine[None, None, None]]:
+    """The simulated citizens and staff of the demo hall."""
+    assert hub.queue is not None
+    queue, pool, speed = hub.queue, hub.pool, hub.settings.demo_speed
+    place = await hall_place(pool, demo.hall_id)
+    kiosk = next((d.id for d in demo.devices if d.kind == "kiosk"), None)
+    return [
+        _citizens(queue, pool, demo, kiosk, speed),
+        *(
+            _window_staff(queue, pool, place, window, speed)
+            for window in demo.windows
+            if window.staff_id is not None
+        ),
+    ]
+
+
 async def run_demo(settings: Settings) -> None:
-    """Serve the hub with the demo hall and its simulated devices; print where to look."""
-    peers: list[asyncio.Task[None]] = []
+    """Serve the hub with the demo hall and its simulated devices, staff and citizens;
+    print where to look."""
+    tasks: list[asyncio.Task[None]] = []
 
     async def on_ready(hub: Hub, port: int) -> None:
-        demo = await seed(hub.pool, Path(settings.data_dir))
+        demo = await seed(hub, Path(settings.data_dir))
         assert hub.gateway is not None
         url = f"ws://127.0.0.1:{hub.gateway.port}/"
         for i, device in enumerate(demo.devices):
-            peers.append(asyncio.create_task(_device_peer(url, device, flaky=i == 0)))
+            tasks.append(asyncio.create_task(_device_peer(url, device, flaky=i == 0)))
+        tasks.extend(asyncio.create_task(run) for run in await _simulate(hub, demo))
         session = await auth.sign_in(hub.pool, "M0001", DEMO_PASSWORD, settings.session_hours)
         _print_banner(settings, port, demo, session.token)
 
     try:
         await run_server(settings, on_ready)
     finally:
-        for task in peers:
+        for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*peers, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _print_banner(settings: Settings, port: int, demo: DemoHall, token: str) -> None:
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{port}"
+    hall = demo.hall_id
+    staffed = sum(1 for w in demo.windows if w.staff_id is not None)
     lines = [
         "",
-        f"hallhub demo — {demo.hall_name} (hall {demo.hall_id})",
+        f"hallhub demo — {demo.hall_name} (hall {hall})",
         f"  landing page      {base}/",
-        f"  device status     {base}/status/?hall={demo.hall_id}&token={token}",
+        f"  hall display      {base}/hall/?hall={hall}",
+        f"  kiosk             {base}/kiosk/?hall={hall}",
+        f"  staff console     {base}/staff/?hall={hall}   (W0001 or M0001; windows 6, 8 free)",
+        f"  manager console   {base}/manage/?hall={hall}   (M0001)",
+        f"  device status     {base}/status/?hall={hall}&token={token}",
+        "  window displays",
+        *(
+            f"    {w.number}号 {w.name:<8}{base}/window/?hall={hall}&window={w.window_id}"
+            for w in demo.windows
+        ),
         f"  API (OpenAPI)     {base}/schema",
         f"  health / ready    {base}/health  {base}/ready",
         f"  metrics           {base}/metrics",
         f"  sign-ins (password {DEMO_PASSWORD!r}, POST {base}/api/auth/sign-in):",
         *(f"    {a.staff_no}  {a.name}  {a.role} ({a.scope})" for a in demo.accounts),
         f"  simulated devices: {len(demo.devices)}; {demo.devices[0].name} drops and returns",
+        f"  simulated staff at {staffed} windows, citizens at the kiosk "
+        f"(speed {settings.demo_speed:g}, HALLHUB_DEMO_SPEED)",
         "  Ctrl-C stops the hub.",
         "",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
-    log.info("demo_ready", hall=demo.hall_id, url=base)
+    log.info("demo_ready", hall=hall, url=base)

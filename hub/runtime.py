@@ -12,8 +12,9 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -21,12 +22,18 @@ import msgspec
 import structlog
 
 from hub.config import Settings
+from hub.services import appointments
 from hub.services.access import AccessService
 from hub.services.blob_folder import FolderBlobStore
 from hub.services.events import EventWriter
 from hub.services.jobs import Job, JobRunner
+from hub.services.notify import Dispatcher
 from hub.services.presence import PresenceService
+from hub.services.queue import QueueService
+from hub.services.sms import HttpSmsGateway
 from hub.services.snapshots import providers
+from hub.services.speech import SpeechService, SpeechSettings
+from hub.services.tickets import expire_past_days
 from hub.services.workers import WorkerPool
 from realtime import outbox
 from realtime.bus import Bus, MemoryBroker, MemoryBus
@@ -105,8 +112,14 @@ class Hub:
         self.gateway: Gateway | None = None
         self.jobs: JobRunner | None = None
         self.workers: WorkerPool | None = None
+        self._workers_starting: asyncio.Task[None] | None = None
         self.blobs: FolderBlobStore | None = None
+        self.sms: HttpSmsGateway | None = None
+        self.speech: SpeechService | None = None
+        self.queue: QueueService | None = None
         self.http_port = settings.http_port
+        # The hub's notion of now (aware); tests may replace it, even after start().
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -123,12 +136,22 @@ class Hub:
         )
         async with pool.acquire() as conn:
             await migrate(conn)
-        self.workers = WorkerPool(s.worker_processes)
-        await self.workers.start()
+        # A spawn is ~1 s of imports per worker: the hub does not wait for it. With
+        # worker_prestart the workers come up in the background now, else with the first job.
+        self.workers = WorkerPool(s.worker_processes, on_demand=True)
+        if s.worker_prestart:
+            self._workers_starting = asyncio.create_task(self._start_workers(), name="workers")
         self.blobs = FolderBlobStore(s.blob_path)
+        self.speech = SpeechService(
+            SpeechSettings(
+                command=s.speech_command, speed=s.speech_speed, cache_bytes=s.speech_cache_bytes
+            )
+        )
+        self.speech.check()
         self.bus = self._make_bus()
-        self.feed = Feed(pool, self.bus, providers(), reconcile_seconds=s.reconcile_seconds)
+        self.feed = Feed(pool, self.bus, providers(self.now), reconcile_seconds=s.reconcile_seconds)
         self.events = EventWriter(pool, self.feed)
+        self.queue = QueueService(self.events, self.now, s.id_hmac_key.encode())
         self.access = AccessService(pool)
         self.presence = PresenceService(
             self.events, self.feed, self.process_id, s.process_lease_seconds
@@ -156,6 +179,18 @@ class Hub:
         await self.gateway.start()
         await self.jobs.start()
         log.info("hub_started", process=self.process_id, gateway_port=self.gateway.port)
+
+    async def _start_workers(self) -> None:
+        assert self.workers is not None
+        try:
+            await self.workers.start()
+        except Exception as exc:
+            # Jobs then fail with WorkerPoolClosed; screens and the queue go on.
+            log.error("worker_pool_failed", error=str(exc))
+
+    def now(self) -> datetime:
+        """The current time by the hub's clock (replaceable in tests, even after start)."""
+        return self.clock()
 
     def set_http_port(self, port: int) -> None:
         """The HTTP port once bound (pages on it may open the gateway: Origin check)."""
@@ -190,6 +225,35 @@ class Hub:
         jobs.add(Job("presence_seen", 2.0, self.presence.flush_seen, False))
         jobs.add(Job("presence_reaper", 2.0, self.presence.reap))
         jobs.add(Job("history_prune", 60.0, prune))
+
+        async def expire_tickets(conn: asyncpg.Connection) -> None:
+            await expire_past_days(conn, self.now())
+
+        jobs.add(Job("ticket_expiry", 60.0, expire_tickets))
+
+        # O2: appointments past their check-in window are no-shows; reminders the day before.
+        async def appointment_no_shows(conn: asyncpg.Connection) -> None:
+            await appointments.mark_no_shows(conn, self.now())
+
+        async def appointment_reminders(conn: asyncpg.Connection) -> None:
+            await appointments.enqueue_reminders(conn, self.now())
+
+        jobs.add(Job("appointment_no_show", 60.0, appointment_no_shows))
+        jobs.add(Job("appointment_reminders", 300.0, appointment_reminders))
+        # H6: the SMS outbox; without a gateway URL, notifications wait in the outbox.
+        if s.sms_gateway_url:
+            self.sms = HttpSmsGateway(
+                s.sms_gateway_url, s.sms_api_key, timeout=s.sms_timeout_seconds
+            )
+        dispatcher = Dispatcher(
+            self.sms, sign=s.sms_sign, lease_seconds=max(300.0, 20 * s.sms_timeout_seconds)
+        )
+
+        async def notify_dispatch(conn: asyncpg.Connection) -> None:
+            # Through the pool: each claim and outcome commits on its own, not with the run.
+            await dispatcher.drain(self.pool)
+
+        jobs.add(Job("notify_dispatch", s.notify_period_seconds, notify_dispatch))
         return jobs
 
     async def readiness(self) -> Readiness:
@@ -216,12 +280,21 @@ class Hub:
         if self.jobs is not None:
             await self.jobs.stop()
             self.jobs = None
+        if self.sms is not None:
+            await self.sms.aclose()
+            self.sms = None
         if self.feed is not None:
             await self.feed.stop()
             self.feed = None
         if self.workers is not None:
+            if self._workers_starting is not None:
+                await self._workers_starting
+                self._workers_starting = None
             await self.workers.stop()
             self.workers = None
+        if self.speech is not None:
+            await self.speech.close()
+            self.speech = None
         if self._pool is not None:
             with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 await self._pool.execute(

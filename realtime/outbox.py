@@ -60,6 +60,25 @@ async def append(
         data: a Struct or builtins; encoded once into the frame.
         ts: the event time (unix seconds), from the caller's clock.
     """
+    slot = await claim(conn, topic)
+    return await write(conn, slot, name, data, ts=ts)
+
+
+class Slot(msgspec.Struct, frozen=True):
+    """A sequence number taken on a topic inside a transaction, not yet written."""
+
+    topic: str
+    epoch: int
+    seq: int
+
+
+async def claim(conn: asyncpg.Connection, topic: str) -> Slot:
+    """Take ``topic``'s next sequence number inside the caller's transaction.
+
+    The topic row stays locked until the transaction ends, so the writer may read state
+    that no other writer of the topic can change before its event is written (e.g. the
+    waiting counts a queue event carries), then :func:`write` the event.
+    """
     row = await conn.fetchrow(
         """INSERT INTO topic AS t (name, epoch, seq) VALUES ($1, $2, 1)
            ON CONFLICT (name) DO UPDATE SET seq = t.seq + 1
@@ -67,16 +86,24 @@ async def append(
         topic,
         new_epoch(),
     )
-    epoch, seq = int(row["epoch"]), int(row["seq"])
-    frame = encode(Event(topic=topic, epoch=epoch, seq=seq, ts=ts, name=name, data=data))
+    return Slot(topic, int(row["epoch"]), int(row["seq"]))
+
+
+async def write(
+    conn: asyncpg.Connection, slot: Slot, name: str, data: Any, *, ts: float
+) -> StoredEvent:
+    """Write the event of a claimed slot (encoded once) into the topic's history."""
+    frame = encode(
+        Event(topic=slot.topic, epoch=slot.epoch, seq=slot.seq, ts=ts, name=name, data=data)
+    )
     await conn.execute(
         "INSERT INTO topic_event (topic, seq, type, frame) VALUES ($1, $2, $3, $4)",
-        topic,
-        seq,
+        slot.topic,
+        slot.seq,
         name,
         frame,
     )
-    return StoredEvent(topic, epoch, seq, frame)
+    return StoredEvent(slot.topic, slot.epoch, slot.seq, frame)
 
 
 def volatile_frame(topic: str, epoch: int, name: str, data: Any, *, ts: float) -> bytes:

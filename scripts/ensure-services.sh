@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v socat >/dev/null || need+=(socat)
+# Q5: hall announcements are spoken by the hub (espeak-ng's cmn-latn-pinyin voice).
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)

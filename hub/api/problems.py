@@ -31,6 +31,7 @@ from hub.domain.errors import (
     NotFound,
     NotSignedIn,
     RateLimited,
+    SpeechUnavailable,
 )
 
 log = structlog.get_logger("hub.api")
@@ -45,6 +46,7 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotSignedIn: 401,
     NotAllowed: 403,
     RateLimited: 429,
+    SpeechUnavailable: 503,
     DomainError: 400,
 }
 

@@ -68,6 +68,15 @@ Action = Literal[
     "audit.read",
     "presence.watch",
     "notice.post",
+    "calendar.manage",
+    "calendar.close",
+    "queue.issue",
+    "queue.operate",
+    "queue.configure",
+    "queue.kpi",
+    "rating.read",
+    "appointment.read",
+    "appointment.manage",
 ]
 
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -93,6 +102,23 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "presence.watch": _OVERSIGHT,
     # Q5: hall notices are posted by the people who run the hall, as windows are managed.
     "notice.post": _MANAGERS,
+    # O11: the national calendar (announced schedules) is kept by admins; hub/api/calendar.py
+    # also requires the admin's region grant to cover a top-level region (a province).
+    "calendar.manage": frozenset({"admin"}),
+    # O11: a local closure of one hall, by the people who run the hall.
+    "calendar.close": _MANAGERS,
+    # Q1, Q2: window staff issue tickets at the counter and work their window; managers too.
+    "queue.issue": frozenset({"admin", "hall_manager", "window_staff"}),
+    "queue.operate": frozenset({"admin", "hall_manager", "window_staff"}),
+    # Q1: service groups and which windows serve them are the hall's configuration.
+    "queue.configure": _MANAGERS,
+    # Q9: queue KPIs are for those who run or oversee the hall.
+    "queue.kpi": _OVERSIGHT,
+    # O9: a hall's ratings (好差评) are read by those who run or oversee it.
+    "rating.read": _OVERSIGHT,
+    # O2: appointments are listed, cancelled and checked in at the counter by the hall's staff.
+    "appointment.read": frozenset({"admin", "hall_manager", "window_staff", "supervisor"}),
+    "appointment.manage": frozenset({"admin", "hall_manager", "window_staff"}),
 }
 
 

@@ -9,7 +9,9 @@ DomainError                 domain_error
 ├── NotSignedIn             unauthenticated    no credentials, or a bad/expired/revoked token
 ├── SignInFailed            sign_in_failed     wrong staff number or password (one code for both)
 ├── NotAllowed              forbidden          the role or scope does not cover the target
-└── RateLimited             rate_limited       too many public requests; ``retry_after`` seconds
+├── RateLimited             rate_limited       too many public requests; ``retry_after`` seconds
+└── SpeechUnavailable       speech_unavailable the speech synthesizer is missing, failed or
+                                               timed out (Q5 announcements)
 
 The API maps each class to an HTTP status in one table (hub/api/problems.py).
 """
@@ -67,3 +69,7 @@ class RateLimited(DomainError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class SpeechUnavailable(DomainError):
+    code = "speech_unavailable"

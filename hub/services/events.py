@@ -39,6 +39,17 @@ class Tx:
         self.events.append(event)
         return event
 
+    async def claim(self, topic: str) -> outbox.Slot:
+        """Take ``topic``'s next number now (locking the topic until commit); the event
+        follows with :meth:`emit_claimed`. Between the two, no other writer of the topic
+        can commit, so what the transaction reads then is what the event should say."""
+        return await outbox.claim(self.conn, topic)
+
+    async def emit_claimed(self, slot: outbox.Slot, name: str, data: Any) -> StoredEvent:
+        event = await outbox.write(self.conn, slot, name, data, ts=self._clock())
+        self.events.append(event)
+        return event
+
 
 class EventWriter:
     """Opens transactions whose events are published once they commit."""
@@ -49,6 +60,10 @@ class EventWriter:
         self._pool = pool
         self._feed = feed
         self._clock = clock
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

@@ -7,11 +7,15 @@ no personal data (staff appear under their name and staff number only, by policy
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import asyncpg
 import msgspec
 
 from hub.services.notices import NoticePosted, current_notices, public_notice
 from hub.services.presence import presence_snapshot
+from hub.services.queue_views import QueueState, queue_state
 from realtime.feed import SnapshotProvider
 from realtime.topics import TopicName
 
@@ -30,6 +34,9 @@ class HallSnapshot(msgspec.Struct, frozen=True):
     windows: list[WindowInfo]
     # Q5: a display that resumes by snapshot must show the notices still current.
     notices: list[NoticePosted]
+    # Q5, Q6: windows with their staff and current ticket, groups with waiting counts, and
+    # the latest calls of the hall's service day.
+    queue: QueueState
 
 
 class WindowSnapshot(msgspec.Struct, frozen=True):
@@ -41,7 +48,9 @@ class EmptySnapshot(msgspec.Struct, frozen=True):
     """For topics whose state is their events only (personal feeds of staff and devices)."""
 
 
-async def hall_snapshot(conn: asyncpg.Connection, name: TopicName) -> HallSnapshot | None:
+async def hall_snapshot(
+    conn: asyncpg.Connection, name: TopicName, now: datetime
+) -> HallSnapshot | None:
     hall = await conn.fetchrow("SELECT id, name, timezone FROM hall WHERE id = $1", int(name.key))
     if hall is None:
         return None
@@ -57,6 +66,7 @@ async def hall_snapshot(conn: asyncpg.Connection, name: TopicName) -> HallSnapsh
         timezone=hall["timezone"],
         windows=[WindowInfo(r["id"], r["number"], r["name"], r["department"]) for r in rows],
         notices=[public_notice(n) for n in await current_notices(conn, hall["id"])],
+        queue=await queue_state(conn, hall["id"], now),
     )
 
 
@@ -77,10 +87,15 @@ async def empty_snapshot(conn: asyncpg.Connection, name: TopicName) -> EmptySnap
     return EmptySnapshot()
 
 
-def providers() -> dict[str, SnapshotProvider]:
-    """The snapshot provider of every topic kind the hub serves."""
+def providers(clock: Callable[[], datetime]) -> dict[str, SnapshotProvider]:
+    """The snapshot provider of every topic kind the hub serves; ``clock`` tells the hall
+    snapshot which service day it shows."""
+
+    async def hall(conn: asyncpg.Connection, name: TopicName) -> HallSnapshot | None:
+        return await hall_snapshot(conn, name, clock())
+
     return {
-        "hall": hall_snapshot,
+        "hall": hall,
         "window": window_snapshot,
         "presence": presence_snapshot,
         "staff": empty_snapshot,

@@ -75,6 +75,8 @@ class WorkerPool:
         start_method: ``"spawn"`` (default) or ``"forkserver"``; never ``"fork"``.
         max_tasks_per_child: replace a worker after that many jobs (bounds leaks in
             native libraries); None keeps workers for the pool's lifetime.
+        on_demand: the first :meth:`run` starts a pool that was never started (a stopped
+            pool stays stopped).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class WorkerPool:
         *,
         start_method: StartMethod = "spawn",
         max_tasks_per_child: int | None = None,
+        on_demand: bool = False,
     ) -> None:
         if processes < 1:
             raise ValueError("processes must be >= 1")
@@ -91,6 +94,8 @@ class WorkerPool:
         self._max_tasks_per_child = max_tasks_per_child
         self._executor: ProcessPoolExecutor | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._on_demand = on_demand
+        self._starting = asyncio.Lock()
 
     @property
     def running(self) -> bool:
@@ -159,6 +164,10 @@ class WorkerPool:
             WorkerPoolClosed: the pool is not started, or was stopped before the job finished.
             Exception: whatever ``fn`` raised, unchanged.
         """
+        if self._executor is None and self._on_demand and self._stopping is None:
+            async with self._starting:
+                if self._executor is None and self._stopping is None:
+                    await self.start()
         executor = self._current()
         try:
             future = executor.submit(fn, *args)
@@ -244,6 +253,8 @@ class WorkerPool:
             mp_context=self._context,
             max_tasks_per_child=self._max_tasks_per_child,
             initializer=_exit_with_parent,
+            # With spawn the worker's parent is this process; with forkserver, the fork server.
+            initargs=(os.getpid() if self._context.get_start_method() == "spawn" else None,),
         )
 
     def _replace(
@@ -282,7 +293,7 @@ def _processes_of(executor: ProcessPoolExecutor) -> list[BaseProcess]:
     return list(processes.values()) if processes else []
 
 
-def _exit_with_parent() -> None:
+def _exit_with_parent(parent: int | None) -> None:
     """Worker initializer: end the worker once the process that started it is gone.
 
     A hub that is SIGKILLed or crashes runs no shutdown, and a worker blocked on its call
@@ -290,8 +301,15 @@ def _exit_with_parent() -> None:
     with the resource tracker, reparented, after every crash. A daemon thread notices the
     reparenting instead: ``os.getppid()`` changes when the parent dies. The parent is the hub
     with ``spawn``; with ``forkserver`` it is the fork server, which exits with the hub.
+
+    ``parent`` (spawn) is the pid of the process that made the pool: a hub killed while the
+    worker was still importing is already gone when this runs, the worker's parent is then
+    its new reaper, and the worker ends at once instead of watching the reaper for ever.
     """
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
+    elif os.getppid() != parent:
+        os._exit(1)
 
     def watch() -> None:
         while os.getppid() == parent:

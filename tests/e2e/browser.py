@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from playwright.async_api import Browser, ConsoleMessage, Error, Page, async_playwright
@@ -71,12 +71,19 @@ class BrowserSession:
 
 
 @contextlib.asynccontextmanager
-async def chromium(artifacts: Path | str = ARTIFACTS) -> AsyncIterator[BrowserSession]:
-    """Launch headless Chromium; closed on exit even when the test fails."""
+async def chromium(
+    artifacts: Path | str = ARTIFACTS, extra_args: Sequence[str] = ()
+) -> AsyncIterator[BrowserSession]:
+    """Launch headless Chromium; closed on exit even when the test fails.
+
+    ``extra_args`` are added to :data:`CHROMIUM_ARGS`, e.g. an ``--autoplay-policy``.
+    """
     folder = Path(artifacts)
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args]
+        )
         try:
             yield BrowserSession(browser, folder)
         finally:

@@ -49,6 +49,7 @@ def server_settings(database_url: str, **overrides: Any) -> Settings:
         "db_pool_min": 1,
         "db_pool_max": 4,
         "worker_processes": 1,
+        "worker_prestart": False,
     }
     values.update(overrides)
     return Settings(**values)

@@ -166,7 +166,8 @@ async def test_status_page_follows_presence_through_a_silent_hub(
     assert table[0][:3] == ["评价器", "3号窗口评价器", "离线"]  # offline first
     assert ["取号机", "1号取号机", "在线"] in [r[:3] for r in table]
     assert {r[0] for r in table} >= {"取号机", "综合屏", "窗口显示屏", "身份证读卡器", "设备代理"}
-    assert table[0][3] == "5 分钟前"
+    # Seen 300 s before the snapshot was made; a loaded machine may take a while to render.
+    assert table[0][3] in ("5 分钟前", "6 分钟前")
     assert await page.text_content("#count-online") == "7"
     assert await page.text_content("#count-total") == "8"
     assert await page.is_hidden(".conn-banner")

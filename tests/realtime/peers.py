@@ -38,6 +38,7 @@ async def hubs(database_url: str) -> AsyncIterator[StartHub]:
             "tick_seconds": 0.5,
             "reconcile_seconds": 0.5,
             "db_pool_min": 1,
+            "worker_prestart": False,
         }
         values.update(overrides)
         hub = Hub(Settings(**values), broker=broker)

@@ -30,6 +30,7 @@ def make_app(database_url: str, rate: int = 10_000) -> Litestar:
         gateway_port=0,
         db_pool_min=1,
         db_pool_max=4,
+        worker_prestart=False,
         public_rate_per_minute=rate,
     )
     return create_app(settings)

@@ -246,3 +246,13 @@ async def test_a_pool_that_is_not_started_refuses_jobs() -> None:
     """run() before start() raises WorkerPoolClosed instead of starting workers implicitly."""
     with pytest.raises(WorkerPoolClosed):
         await WorkerPool(1).run(square, 1)
+
+
+async def test_an_on_demand_pool_starts_with_its_first_job_and_stays_stopped_after_stop() -> None:
+    pool = WorkerPool(1, on_demand=True)
+    assert not pool.running
+    assert await asyncio.gather(pool.run(square, 3), pool.run(square, 4)) == [9, 16]
+    assert len(pool.pids()) == 1
+    await pool.stop()
+    with pytest.raises(WorkerPoolClosed):
+        await pool.run(square, 5)

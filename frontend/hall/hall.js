@@ -1,0 +1,235 @@
+// Hall display (综合屏, Q5): the latest call big, the recent calls, waiting counts and estimates
+// per service group, every window's state, and the hall's notices scrolling at the bottom.
+// Every call is spoken (lib/announcer.js), in order, never cut off.
+//
+// Address: /hall/?hall=<id>. Public: the page reads topic hall:<id> only, without a token.
+//
+// Voice: a ticket_called event is announced when it is fresh, i.e. less than ANNOUNCE_MAX_AGE
+// seconds old by the hub's clock. Live events always are; the events a resume replays after a
+// short outage are too, so nobody misses a call made during a reconnect; a morning's calls
+// replayed after a long one are not. A snapshot is state, never announced.
+
+import { Announcer } from "../lib/announcer.js";
+import { HubClient } from "../lib/hub-client.js";
+import {
+  applyQueueEvent,
+  DayWatch,
+  groupEstimateSeconds,
+  isQueueEvent,
+  minutesText,
+  queueFromSnapshot,
+  unixSeconds,
+  WINDOW_STATUS_TEXT,
+} from "../lib/queue-state.js";
+import { clockText, connectionBanner, h } from "../lib/ui.js";
+
+export const ANNOUNCE_MAX_AGE = 60;
+// Recent calls listed under the latest one.
+const RECENT_SHOWN = 8;
+// A new call flashes this long.
+const FLASH_MS = 6000;
+const WEEKDAYS = "日一二三四五六";
+// Beyond these the waiting table and the windows strip use smaller type to fit the screen.
+const DENSE_GROUPS = 7;
+const DENSE_WINDOWS = 12;
+
+const $ = (id) => document.getElementById(id);
+
+class HallDisplay {
+  constructor(client, announcer) {
+    this.client = client;
+    this.announcer = announcer;
+    this.queue = queueFromSnapshot(null);
+    this.timezone = null;
+    this.notices = new Map(); // id -> {id, text, created_at, expires_at}
+    this.tickerText = null;
+    this._flashTimer = null;
+  }
+
+  onSnapshot(data) {
+    if (data?.name) showHallName(data.name);
+    this.timezone = data?.timezone ?? null;
+    this.queue = queueFromSnapshot(data?.queue);
+    this.notices.clear();
+    for (const notice of data?.notices ?? []) this.notices.set(notice.id, notice);
+    this.render();
+    this.renderNotices();
+  }
+
+  onEvent(event) {
+    if (event.name === "notice_posted") {
+      this.notices.set(event.data.id, event.data);
+      this.renderNotices();
+      return;
+    }
+    if (!isQueueEvent(event.name)) return;
+    this.queue = applyQueueEvent(this.queue, event);
+    this.render();
+    const call = event.data?.call;
+    if (event.name === "ticket_called" && call) {
+      this.flash();
+      if (this.client.serverNow() - event.ts < ANNOUNCE_MAX_AGE) this.announce(call);
+    }
+  }
+
+  announce(call) {
+    try {
+      this.announcer.announce({
+        ticketNo: call.number,
+        windowNumber: call.window_number,
+        kind: call.recall ? "recall" : "call", // a held ticket's return is a call
+      });
+    } catch (error) {
+      console.warn("hall: call not announced", call, error);
+    }
+  }
+
+  render() {
+    const [latest, ...rest] = this.queue.calls;
+    $("latest").toggleAttribute("data-empty", !latest);
+    $("latest-number").textContent = latest ? latest.number : "—";
+    $("latest-window").textContent = latest ? latest.window_number : "–";
+    $("latest-text").textContent = latest
+      ? `请 ${latest.number} 号${latest.recall ? "再次" : ""}到 ${latest.window_number} 号窗口办理`
+      : "请留意叫号屏幕与语音提示";
+    $("recent").replaceChildren(...rest.slice(0, RECENT_SHOWN).map((call) => callItem(call)));
+    $("groups").replaceChildren(...this.queue.groups.map((group) => groupRow(group)));
+    $("groups").parentElement.classList.toggle("dense", this.queue.groups.length > DENSE_GROUPS);
+    $("windows").replaceChildren(...this.queue.windows.map((win) => windowTile(win)));
+    $("windows").classList.toggle("dense", this.queue.windows.length > DENSE_WINDOWS);
+  }
+
+  flash() {
+    const latest = $("latest");
+    latest.classList.remove("flash");
+    void latest.offsetWidth; // restart the animation
+    latest.classList.add("flash");
+    clearTimeout(this._flashTimer);
+    this._flashTimer = setTimeout(() => latest.classList.remove("flash"), FLASH_MS);
+  }
+
+  /** Current notices only: an expired one leaves the ticker (checked every second). */
+  renderNotices() {
+    const now = this.client.serverNow();
+    for (const [id, notice] of this.notices) {
+      const expires = unixSeconds(notice.expires_at);
+      if (expires !== null && expires <= now) this.notices.delete(id);
+    }
+    const texts = [...this.notices.values()]
+      .sort((a, b) => (unixSeconds(b.created_at) ?? 0) - (unixSeconds(a.created_at) ?? 0))
+      .map((notice) => notice.text.replace(/\s+/g, " ").trim());
+    const text = texts.join("　◆　");
+    if (text === this.tickerText) return;
+    this.tickerText = text;
+    $("notices").hidden = texts.length === 0;
+    const ticker = $("ticker-text");
+    ticker.textContent = text;
+    ticker.dataset.count = String(texts.length);
+    // About 6 characters a second, whatever the length; restarted for a new text, which
+    // starts at the left edge (readable at once) rather than off screen on the right.
+    const seconds = Math.max(12, Math.round(text.length / 6) + 8);
+    ticker.classList.remove("scrolling");
+    ticker.style.animationDuration = `${seconds}s`;
+    const box = ticker.parentElement.clientWidth;
+    const width = ticker.offsetWidth;
+    ticker.style.animationDelay = `${-(seconds * box) / (box + width || 1)}s`;
+    ticker.classList.add("scrolling");
+  }
+
+  /** While an announcement plays, its ticket number in the corner of the latest call. */
+  showSpeaking(text, entry) {
+    $("speaking").hidden = !text;
+    $("speaking").textContent = text ? `正在播报 ${entry?.ticketNo ?? ""}`.trim() : "";
+  }
+}
+
+function callItem(call) {
+  return h(
+    "li",
+    { class: call.recall ? "recall" : null, dataset: { number: call.number, window: call.window_number } },
+    h("span", { class: "ticket-no num" }, call.number),
+    h("span", { class: "arrow", "aria-hidden": "true" }, "→"),
+    h("span", { class: "window-no" }, h("span", { class: "num" }, call.window_number), "号窗口"),
+    call.recall ? h("span", { class: "tag" }, "重呼") : null,
+  );
+}
+
+function groupRow(group) {
+  let estimate;
+  if (!group.active) estimate = "暂停取号";
+  else if (group.waiting > 0 && group.open_windows === 0) estimate = "暂无窗口";
+  else estimate = minutesText(groupEstimateSeconds(group));
+  return h(
+    "tr",
+    { class: group.active ? null : "inactive", dataset: { groupId: group.group_id, prefix: group.prefix } },
+    h("td", { class: "prefix-cell" }, h("span", { class: "prefix" }, group.prefix)),
+    h("td", { class: "group" }, group.name),
+    h("td", { class: "count num" }, group.waiting, h("span", { class: "unit" }, "人")),
+    h("td", { class: "estimate" }, estimate),
+  );
+}
+
+function windowTile(win) {
+  return h(
+    "li",
+    { class: `window-tile ${win.status}`, dataset: { windowId: win.window_id, status: win.status } },
+    h("span", { class: "number" }, h("span", { class: "num" }, win.number), "号"),
+    h("span", { class: "status" }, WINDOW_STATUS_TEXT[win.status] ?? win.status),
+    h("span", { class: "current num" }, win.status === "closed" ? "" : (win.current ?? "—")),
+  );
+}
+
+function showHallName(name) {
+  $("hall-name").textContent = name;
+  document.title = `叫号综合屏 · ${name}`;
+}
+
+function notice(text) {
+  const element = $("notice");
+  element.textContent = text;
+  element.hidden = false;
+  document.body.dataset.link = "stopped";
+}
+
+function main() {
+  const params = new URLSearchParams(location.search);
+  const hall = params.get("hall");
+  if (!hall || !/^\d+$/.test(hall)) {
+    notice("缺少大厅编号：请在地址后加上 ?hall=大厅编号，或从首页进入。");
+    return;
+  }
+  showHallName(`大厅 ${hall}`); // until the snapshot names it
+
+  const client = new HubClient({ kind: "hall_display", client: "hall-display" });
+  let display = null;
+  const announcer = new Announcer({ onSpeaking: (text, entry) => display?.showSpeaking(text, entry) });
+  display = new HallDisplay(client, announcer);
+  connectionBanner(client);
+  const topic = `hall:${hall}`;
+  const follow = () =>
+    client.subscribe(topic, {
+      onSnapshot: (data) => display.onSnapshot(data),
+      onEvent: (event) => display.onEvent(event),
+    });
+  follow();
+  client.start();
+
+  const dayWatch = new DayWatch();
+  const everySecond = () => {
+    const now = client.serverNow();
+    if (dayWatch.due(display.queue, display.timezone, now)) {
+      // Past the hall's midnight: yesterday's calls and counts go, by a fresh snapshot.
+      client.unsubscribe(topic);
+      follow();
+    }
+    $("clock").textContent = clockText(now);
+    const d = new Date(now * 1000);
+    $("today").textContent = `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日 星期${WEEKDAYS[d.getDay()]}`;
+    display.renderNotices();
+  };
+  everySecond();
+  setInterval(everySecond, 1000);
+  window.hallhub = { client, display, announcer }; // for the browser console and the tests
+}
+
+main();

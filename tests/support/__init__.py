@@ -1,0 +1,1 @@
+"""Helpers for tests that run as separate processes (the SMS gateway)."""
