@@ -5,7 +5,7 @@
 //
 // Address: /appointment/?hall=<hall id>.
 
-import { h } from "../lib/ui.js";
+import { documentOptions, h } from "../lib/ui.js";
 
 const DAYS = 14;
 const WEEKDAYS = ["日", "一", "二", "三", "四", "五", "六"];
@@ -202,6 +202,7 @@ class BookingPage {
 }
 
 function main() {
+  $("kind").replaceChildren(...documentOptions());
   const hall = new URLSearchParams(location.search).get("hall");
   if (!hall || !/^\d+$/.test(hall)) {
     $("notice").textContent = "缺少大厅编号：请在地址后加上 ?hall=大厅编号。";

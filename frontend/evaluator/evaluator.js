@@ -13,33 +13,13 @@
 
 import { HubClient } from "../lib/hub-client.js";
 import { GRADES, REASONS, gradeLabel, isBad, postRating, problemText } from "../lib/rating.js";
-import { clockText, connectionBanner, h } from "../lib/ui.js";
+import { clockText, connectionBanner, h, readToken, stopNotice } from "../lib/ui.js";
 
 export const THANKS_MS = 4000;
 export const PROMPT_SECONDS = 90;
-const TOKEN_KEY = "hallhub.device-token";
+const DEVICE_TOKEN_KEY = "hallhub.device-token";
 
 const $ = (id) => document.getElementById(id);
-
-function readDeviceToken(params) {
-  const fromUrl = params.get("token");
-  if (fromUrl) {
-    try {
-      localStorage.setItem(TOKEN_KEY, fromUrl);
-    } catch {
-      /* storage disabled: this visit only */
-    }
-    const url = new URL(location.href);
-    url.searchParams.delete("token");
-    history.replaceState(null, "", url);
-    return fromUrl;
-  }
-  try {
-    return localStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
 
 class EvaluatorPad {
   constructor({ hall, window: windowId, token, promptSeconds }) {
@@ -191,23 +171,17 @@ class EvaluatorPad {
   }
 }
 
-function notice(text) {
-  $("notice").textContent = text;
-  $("notice").hidden = false;
-  document.body.dataset.link = "stopped";
-}
-
 function main() {
   const params = new URLSearchParams(location.search);
   const hall = params.get("hall");
   const windowParam = params.get("window");
   if (!hall || !/^\d+$/.test(hall) || !windowParam || !/^\d+$/.test(windowParam)) {
-    notice("缺少参数：请在地址后加上 ?hall=大厅编号&window=窗口编号&token=设备令牌。");
+    stopNotice("缺少参数：请在地址后加上 ?hall=大厅编号&window=窗口编号&token=设备令牌。");
     return;
   }
-  const token = readDeviceToken(params);
+  const token = readToken(params, { key: DEVICE_TOKEN_KEY });
   if (!token) {
-    notice("缺少设备令牌：请在地址后加上 &token=评价器的设备令牌。");
+    stopNotice("缺少设备令牌：请在地址后加上 &token=评价器的设备令牌。");
     return;
   }
   const timeout = Number.parseInt(params.get("timeout") ?? "", 10);

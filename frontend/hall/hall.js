@@ -10,10 +10,10 @@
 // replayed after a long one are not. A snapshot is state, never announced.
 
 import { Announcer } from "../lib/announcer.js";
+import { flashCall, followHall } from "../lib/hall-page.js";
 import { HubClient } from "../lib/hub-client.js";
 import {
   applyQueueEvent,
-  DayWatch,
   groupEstimateSeconds,
   isQueueEvent,
   minutesText,
@@ -21,13 +21,12 @@ import {
   unixSeconds,
   WINDOW_STATUS_TEXT,
 } from "../lib/queue-state.js";
-import { clockText, connectionBanner, h } from "../lib/ui.js";
+import { h, showHallName, stopNotice } from "../lib/ui.js";
 
 export const ANNOUNCE_MAX_AGE = 60;
+const PAGE_TITLE = "叫号综合屏";
 // Recent calls listed under the latest one.
 const RECENT_SHOWN = 8;
-// A new call flashes this long.
-const FLASH_MS = 6000;
 const WEEKDAYS = "日一二三四五六";
 // Beyond these the waiting table and the windows strip use smaller type to fit the screen.
 const DENSE_GROUPS = 7;
@@ -43,11 +42,10 @@ class HallDisplay {
     this.timezone = null;
     this.notices = new Map(); // id -> {id, text, created_at, expires_at}
     this.tickerText = null;
-    this._flashTimer = null;
   }
 
   onSnapshot(data) {
-    if (data?.name) showHallName(data.name);
+    if (data?.name) showHallName(PAGE_TITLE, data.name);
     this.timezone = data?.timezone ?? null;
     this.queue = queueFromSnapshot(data?.queue);
     this.notices.clear();
@@ -67,7 +65,7 @@ class HallDisplay {
     this.render();
     const call = event.data?.call;
     if (event.name === "ticket_called" && call) {
-      this.flash();
+      flashCall($("latest"));
       if (this.client.serverNow() - event.ts < ANNOUNCE_MAX_AGE) this.announce(call);
     }
   }
@@ -97,15 +95,6 @@ class HallDisplay {
     $("groups").parentElement.classList.toggle("dense", this.queue.groups.length > DENSE_GROUPS);
     $("windows").replaceChildren(...this.queue.windows.map((win) => windowTile(win)));
     $("windows").classList.toggle("dense", this.queue.windows.length > DENSE_WINDOWS);
-  }
-
-  flash() {
-    const latest = $("latest");
-    latest.classList.remove("flash");
-    void latest.offsetWidth; // restart the animation
-    latest.classList.add("flash");
-    clearTimeout(this._flashTimer);
-    this._flashTimer = setTimeout(() => latest.classList.remove("flash"), FLASH_MS);
   }
 
   /** Current notices only: an expired one leaves the ticker (checked every second). */
@@ -179,56 +168,27 @@ function windowTile(win) {
   );
 }
 
-function showHallName(name) {
-  $("hall-name").textContent = name;
-  document.title = `叫号综合屏 · ${name}`;
-}
-
-function notice(text) {
-  const element = $("notice");
-  element.textContent = text;
-  element.hidden = false;
-  document.body.dataset.link = "stopped";
-}
-
 function main() {
   const params = new URLSearchParams(location.search);
   const hall = params.get("hall");
   if (!hall || !/^\d+$/.test(hall)) {
-    notice("缺少大厅编号：请在地址后加上 ?hall=大厅编号，或从首页进入。");
+    stopNotice("缺少大厅编号：请在地址后加上 ?hall=大厅编号，或从首页进入。");
     return;
   }
-  showHallName(`大厅 ${hall}`); // until the snapshot names it
+  showHallName(PAGE_TITLE, `大厅 ${hall}`); // until the snapshot names it
 
   const client = new HubClient({ kind: "hall_display", client: "hall-display" });
   let display = null;
   const announcer = new Announcer({ onSpeaking: (text, entry) => display?.showSpeaking(text, entry) });
   display = new HallDisplay(client, announcer);
-  connectionBanner(client);
-  const topic = `hall:${hall}`;
-  const follow = () =>
-    client.subscribe(topic, {
-      onSnapshot: (data) => display.onSnapshot(data),
-      onEvent: (event) => display.onEvent(event),
-    });
-  follow();
-  client.start();
-
-  const dayWatch = new DayWatch();
-  const everySecond = () => {
-    const now = client.serverNow();
-    if (dayWatch.due(display.queue, display.timezone, now)) {
-      // Past the hall's midnight: yesterday's calls and counts go, by a fresh snapshot.
-      client.unsubscribe(topic);
-      follow();
-    }
-    $("clock").textContent = clockText(now);
-    const d = new Date(now * 1000);
-    $("today").textContent = `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日 星期${WEEKDAYS[d.getDay()]}`;
-    display.renderNotices();
-  };
-  everySecond();
-  setInterval(everySecond, 1000);
+  // Past the hall's midnight, yesterday's calls and counts go by a fresh snapshot (followHall).
+  followHall(client, hall, display, {
+    everySecond: (now) => {
+      const d = new Date(now * 1000);
+      $("today").textContent = `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日 星期${WEEKDAYS[d.getDay()]}`;
+      display.renderNotices();
+    },
+  });
   window.hallhub = { client, display, announcer }; // for the browser console and the tests
 }
 

@@ -10,20 +10,21 @@
 // check-in: the hub takes those from the hall's devices only).
 // The live waiting counts come from topic hall:<id>, read publicly.
 
+import { followHall } from "../lib/hall-page.js";
 import { HubClient } from "../lib/hub-client.js";
 import {
   applyQueueEvent,
-  DayWatch,
   groupEstimateSeconds,
   isQueueEvent,
   minutes,
   minutesText,
   queueFromSnapshot,
 } from "../lib/queue-state.js";
-import { clockText, connectionBanner, h } from "../lib/ui.js";
+import { documentOptions, h, readToken, showHallName, stopNotice } from "../lib/ui.js";
 
 export const DEVICE_TOKEN_KEY = "hallhub.device_token";
 export const RETURN_SECONDS = 20;
+const PAGE_TITLE = "自助取号";
 // The start screen forgets a typed document number after this long without a touch.
 const IDLE_RESET_MS = 60_000;
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "X", "0", "⌫"];
@@ -55,27 +56,6 @@ const CHECK_IN_ERROR_TEXT = {
 
 const $ = (id) => document.getElementById(id);
 
-/** The device token: `?device_token=` (kept, then removed from the address bar) or storage. */
-export function readDeviceToken(params = new URLSearchParams(location.search)) {
-  const fromUrl = params.get("device_token");
-  if (fromUrl) {
-    try {
-      localStorage.setItem(DEVICE_TOKEN_KEY, fromUrl);
-    } catch {
-      /* storage disabled: this visit only */
-    }
-    const url = new URL(location.href);
-    url.searchParams.delete("device_token");
-    history.replaceState(null, "", url);
-    return fromUrl;
-  }
-  try {
-    return localStorage.getItem(DEVICE_TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
-
 /** The words for a failed request (`checkIn`: an appointment's): a problem's code, else a
  * generic sentence. */
 export function errorText(problem, { checkIn = false } = {}) {
@@ -102,7 +82,7 @@ class Kiosk {
   }
 
   onSnapshot(data) {
-    if (data?.name) showHallName(data.name);
+    if (data?.name) showHallName(PAGE_TITLE, data.name);
     this.timezone = data?.timezone ?? null;
     this.queue = queueFromSnapshot(data?.queue);
     this.renderGroups();
@@ -339,51 +319,27 @@ function setPressed(button, on) {
   button.setAttribute("aria-pressed", String(on));
 }
 
-function showHallName(name) {
-  $("hall-name").textContent = name;
-  document.title = `自助取号 · ${name}`;
-}
-
 function notice(text) {
-  const element = $("notice");
-  element.textContent = text;
-  element.hidden = false;
   $("start").hidden = true;
-  document.body.dataset.link = "stopped";
+  stopNotice(text);
 }
 
 function main() {
+  $("id-kind").replaceChildren(...documentOptions());
   const params = new URLSearchParams(location.search);
   const hall = params.get("hall");
-  const deviceToken = readDeviceToken(params);
+  // The device token: `?device_token=` (kept, then removed from the address bar) or storage.
+  const deviceToken = readToken(params, { param: "device_token", key: DEVICE_TOKEN_KEY });
   if (!hall || !/^\d+$/.test(hall)) {
     notice("缺少大厅编号：请在地址后加上 ?hall=大厅编号。");
     return;
   }
-  showHallName(`大厅 ${hall}`);
+  showHallName(PAGE_TITLE, `大厅 ${hall}`);
   const kiosk = new Kiosk(Number(hall), deviceToken);
   kiosk.setUp();
   const client = new HubClient({ kind: "kiosk_page", client: "kiosk-page" });
-  connectionBanner(client);
-  const topic = `hall:${hall}`;
-  const follow = () =>
-    client.subscribe(topic, {
-      onSnapshot: (data) => kiosk.onSnapshot(data),
-      onEvent: (event) => kiosk.onEvent(event),
-    });
-  follow();
-  client.start();
-  const dayWatch = new DayWatch();
-  const everySecond = () => {
-    const now = client.serverNow();
-    $("clock").textContent = clockText(now);
-    if (dayWatch.due(kiosk.queue, kiosk.timezone, now)) {
-      client.unsubscribe(topic); // a new service day: today's counts by a fresh snapshot
-      follow();
-    }
-  };
-  everySecond();
-  setInterval(everySecond, 1000);
+  // A new service day: today's counts by a fresh snapshot (followHall).
+  followHall(client, hall, kiosk);
   window.hallhub = { client, kiosk };
 }
 

@@ -5,7 +5,7 @@
 //   try { await api.post(`/api/halls/1/windows/3/call`); }
 //   catch (error) { if (error instanceof ApiError) show(error.message); }
 
-import { TOKEN_KEY, h } from "./ui.js";
+import { TOKEN_KEY, h, readToken } from "./ui.js";
 
 export const STAFF_NO_KEY = "hallhub.staff_no";
 
@@ -247,6 +247,41 @@ export async function ensureSignedIn(api, container, options = {}) {
   return api.get("/api/auth/me");
 }
 
+/**
+ * The start of a staff page (staff console, manager console): the signed-in staff member (the
+ * sign-in form titled `title` in #signin-view when needed), their name and the sign-out button
+ * in the header (#staff-name, #session-sign-out), and the hall: ?hall= or the hall of their
+ * first hall grant of one of `roles`. Resolves with {api, me, hall} (hall: the id as a string),
+ * or with null when the page cannot go on: a failed sign-in is passed to `showError(message)`,
+ * a missing hall is said in #notice (data-view="none").
+ */
+export async function startStaffPage(params, { title, roles, showError }) {
+  const $ = (id) => document.getElementById(id);
+  const api = new StaffApi(readToken(params));
+  let me;
+  try {
+    me = await ensureSignedIn(api, $("signin-view"), { title });
+  } catch (error) {
+    showError(error.message);
+    return null;
+  }
+  $("staff-name").textContent = me.label;
+  const signOut = $("session-sign-out");
+  signOut.hidden = false;
+  signOut.addEventListener("click", async () => {
+    await api.signOut();
+    location.reload();
+  });
+  const hall = params.get("hall") ?? hallOfGrants(me, roles);
+  if (!hall || !/^\d+$/.test(hall)) {
+    document.body.dataset.view = "none";
+    $("notice").textContent = "未指定大厅：请在地址后加上 ?hall=大厅编号。";
+    $("notice").hidden = false;
+    return null;
+  }
+  return { api, me, hall };
+}
+
 /** The hall of the first hall-scoped grant of one of `roles` (a staff member's own hall). */
 export function hallOfGrants(me, roles) {
   const grant = (me.grants ?? []).find((g) => g.scope_kind === "hall" && roles.includes(g.role));
@@ -278,13 +313,4 @@ export const PRIORITY_TEXT = Object.freeze({
   appointment: "预约",
   green_channel: "绿色通道",
   vip: "VIP",
-});
-
-export const DOCUMENT_TEXT = Object.freeze({
-  resident_id: "居民身份证",
-  foreign_permanent_id: "外国人永久居留身份证",
-  hmt_residence_permit: "港澳台居民居住证",
-  hm_travel_permit: "港澳居民来往内地通行证",
-  tw_travel_permit: "台湾居民来往大陆通行证",
-  passport: "护照",
 });

@@ -81,25 +81,57 @@ export function shortTime(unixSeconds, nowSeconds = Date.now() / 1000) {
 export const TOKEN_KEY = "hallhub.token";
 
 /**
- * The staff session token: `?token=` (then kept in localStorage and removed from the address
- * bar, so it is not left on screen or in bookmarks) or localStorage `hallhub.token`.
+ * A token given in the address, kept: `?<param>=` (then kept in localStorage `key` and removed
+ * from the address bar, so it is not left on screen or in bookmarks) or localStorage `key`.
+ * By default the staff session token: `?token=`, `hallhub.token`; devices name their own
+ * (`{param: "device_token", key: "hallhub.device_token"}`).
  */
-export function readToken(params = new URLSearchParams(location.search)) {
-  const fromUrl = params.get("token");
+export function readToken(params = new URLSearchParams(location.search), { param = "token", key = TOKEN_KEY } = {}) {
+  const fromUrl = params.get(param);
   if (fromUrl) {
     try {
-      localStorage.setItem(TOKEN_KEY, fromUrl);
+      localStorage.setItem(key, fromUrl);
     } catch {
       /* storage disabled: use it for this visit only */
     }
     const url = new URL(location.href);
-    url.searchParams.delete("token");
+    url.searchParams.delete(param);
     history.replaceState(null, "", url);
     return fromUrl;
   }
   try {
-    return localStorage.getItem(TOKEN_KEY);
+    return localStorage.getItem(key);
   } catch {
     return null;
   }
+}
+
+/** Why the page cannot go on (a missing parameter or token), in #notice; the link is marked
+ * stopped, so nothing on the page claims to be live. */
+export function stopNotice(text) {
+  const element = document.getElementById("notice");
+  element.textContent = text;
+  element.hidden = false;
+  document.body.dataset.link = "stopped";
+}
+
+/** The hall's name in #hall-name and in the window title "<page> · <hall>". */
+export function showHallName(page, name) {
+  document.getElementById("hall-name").textContent = name;
+  document.title = `${page} · ${name}`;
+}
+
+/** The identity documents the hub accepts (hub/domain/identity.py DOCUMENT_KINDS), in words. */
+export const DOCUMENT_TEXT = Object.freeze({
+  resident_id: "居民身份证",
+  foreign_permanent_id: "外国人永久居留身份证",
+  hmt_residence_permit: "港澳台居民居住证",
+  hm_travel_permit: "港澳居民来往内地通行证",
+  tw_travel_permit: "台湾居民来往大陆通行证",
+  passport: "护照",
+});
+
+/** The document kinds as the <option>s of a <select>, the resident ID card (the default) first. */
+export function documentOptions() {
+  return Object.entries(DOCUMENT_TEXT).map(([kind, text]) => h("option", { value: kind }, text));
 }

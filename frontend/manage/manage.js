@@ -12,9 +12,9 @@
 import { HubClient } from "../lib/hub-client.js";
 import { applyQueueEvent, queueFromSnapshot } from "../lib/queue-state.js";
 import {
-  ROLE_TEXT, StaffApi, ensureSignedIn, hallOfGrants, minuteText, parseMinute, storeToken,
+  ROLE_TEXT, minuteText, parseMinute, startStaffPage, storeToken,
 } from "../lib/staff-api.js";
-import { clockText, connectionBanner, h, readToken, shortTime } from "../lib/ui.js";
+import { clockText, connectionBanner, h, shortTime } from "../lib/ui.js";
 
 const DEVICE_KINDS = Object.freeze({
   ticket_machine: "取号机",
@@ -540,29 +540,11 @@ class ManagerConsole {
 }
 
 async function main() {
-  const params = new URLSearchParams(location.search);
-  const api = new StaffApi(readToken(params));
-  let me;
-  try {
-    me = await ensureSignedIn(api, $("signin-view"), { title: "大厅管理员登录" });
-  } catch (error) {
-    showError(error.message);
-    return;
-  }
-  $("staff-name").textContent = me.label;
-  const signOut = $("session-sign-out");
-  signOut.hidden = false;
-  signOut.addEventListener("click", async () => {
-    await api.signOut();
-    location.reload();
+  const page = await startStaffPage(new URLSearchParams(location.search), {
+    title: "大厅管理员登录", roles: ["hall_manager", "admin"], showError,
   });
-  const hall = params.get("hall") ?? hallOfGrants(me, ["hall_manager", "admin"]);
-  if (!hall || !/^\d+$/.test(hall)) {
-    document.body.dataset.view = "none";
-    $("notice").textContent = "未指定大厅：请在地址后加上 ?hall=大厅编号。";
-    $("notice").hidden = false;
-    return;
-  }
+  if (!page) return;
+  const { api, hall } = page;
   const manager = new ManagerConsole(api, Number(hall));
   manager.start();
   setInterval(() => {

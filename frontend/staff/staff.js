@@ -12,9 +12,9 @@
 import { HubClient } from "../lib/hub-client.js";
 import { WINDOW_STATUS_TEXT, applyQueueEvent, queueFromSnapshot, unixSeconds } from "../lib/queue-state.js";
 import {
-  DOCUMENT_TEXT, PRIORITY_TEXT, STAFF_NO_KEY, StaffApi, ensureSignedIn, hallOfGrants, store, storeToken, stored,
+  PRIORITY_TEXT, STAFF_NO_KEY, startStaffPage, store, storeToken, stored,
 } from "../lib/staff-api.js";
-import { clockText, connectionBanner, h, readToken, relativeTime } from "../lib/ui.js";
+import { DOCUMENT_TEXT, clockText, connectionBanner, h, relativeTime } from "../lib/ui.js";
 
 const WINDOW_KEY = "hallhub.staff.window"; // "<hall id>:<window id>" of the last sign-in
 const ERROR_SECONDS = 8;
@@ -396,27 +396,11 @@ class StaffConsole {
 
 async function main() {
   const params = new URLSearchParams(location.search);
-  const api = new StaffApi(readToken(params));
-  let me;
-  try {
-    me = await ensureSignedIn(api, $("signin-view"), { title: "窗口工作人员登录" });
-  } catch (error) {
-    showError(error.message);
-    return;
-  }
-  $("staff-name").textContent = me.label;
-  const signOut = $("session-sign-out");
-  signOut.hidden = false;
-  signOut.addEventListener("click", async () => {
-    await api.signOut();
-    location.reload();
+  const page = await startStaffPage(params, {
+    title: "窗口工作人员登录", roles: ["window_staff", "hall_manager"], showError,
   });
-  const hall = params.get("hall") ?? hallOfGrants(me, ["window_staff", "hall_manager"]);
-  if (!hall || !/^\d+$/.test(hall)) {
-    document.body.dataset.view = "none";
-    showNotice("未指定大厅：请在地址后加上 ?hall=大厅编号。");
-    return;
-  }
+  if (!page) return;
+  const { api, me, hall } = page;
   const last = stored(WINDOW_KEY)?.split(":");
   const fromUrl = params.get("window");
   const preferred = fromUrl && /^\d+$/.test(fromUrl) ? Number(fromUrl) : last?.[0] === hall ? Number(last[1]) : null;

@@ -5,7 +5,9 @@
 // from localStorage "hallhub.token" (see ui.js readToken).
 
 import { HubClient } from "../lib/hub-client.js";
-import { clockText, connectionBanner, h, readToken, relativeTime, shortTime } from "../lib/ui.js";
+import {
+  clockText, connectionBanner, h, readToken, relativeTime, shortTime, showHallName, stopNotice,
+} from "../lib/ui.js";
 
 const KIND_NAMES = {
   ticket_machine: "取号机",
@@ -19,6 +21,7 @@ const KIND_NAMES = {
   agent: "设备代理",
 };
 const KIND_ORDER = Object.keys(KIND_NAMES);
+const PAGE_TITLE = "设备在线状态";
 // Above this many devices the table switches to smaller type (style.css table.board.dense).
 const DENSE_ROWS = 12;
 
@@ -102,29 +105,17 @@ class PresenceBoard {
   }
 }
 
-function showHallName(name) {
-  $("hall-name").textContent = name;
-  document.title = `设备在线状态 · ${name}`;
-}
-
-function notice(text) {
-  const element = $("notice");
-  element.textContent = text;
-  element.hidden = false;
-  document.body.dataset.link = "stopped";
-}
-
 function main() {
   const params = new URLSearchParams(location.search);
   const hall = params.get("hall");
   const token = readToken(params);
   if (!hall || !/^\d+$/.test(hall)) {
-    notice("缺少大厅编号：请在地址后加上 ?hall=大厅编号，或从首页进入。");
+    stopNotice("缺少大厅编号：请在地址后加上 ?hall=大厅编号，或从首页进入。");
     return;
   }
-  showHallName(`大厅 ${hall}`); // until the hall's snapshot names it
+  showHallName(PAGE_TITLE, `大厅 ${hall}`); // until the hall's snapshot names it
   if (!token) {
-    notice("尚未登录：请先登录管理后台，或在地址后加上 ?token=会话令牌。");
+    stopNotice("尚未登录：请先登录管理后台，或在地址后加上 ?token=会话令牌。");
     return;
   }
 
@@ -138,7 +129,7 @@ function main() {
   // The hall topic also carries queue events and notices: only its snapshot's name is shown.
   client.subscribe(`hall:${hall}`, {
     onSnapshot: (data) => {
-      if (data?.name) showHallName(data.name);
+      if (data?.name) showHallName(PAGE_TITLE, data.name);
     },
   });
   client.start();

@@ -17,7 +17,7 @@ import {
   TICKET_STATUS_TEXT,
   unixSeconds,
 } from "../lib/queue-state.js";
-import { connectionBanner, shortTime } from "../lib/ui.js";
+import { connectionBanner, shortTime, stopNotice } from "../lib/ui.js";
 
 export const REFRESH_MS = 300;
 // Besides events, a slow look now and then: a ticket's service day can end (expired) and the
@@ -225,10 +225,7 @@ function main() {
   const params = new URLSearchParams(location.search);
   const token = params.get("t");
   if (!token || token.length > 64) {
-    const element = $("notice");
-    element.textContent = "缺少号票信息：请扫描号票上的二维码打开本页。";
-    element.hidden = false;
-    document.body.dataset.link = "stopped";
+    stopNotice("缺少号票信息：请扫描号票上的二维码打开本页。");
     return;
   }
   const page = new TicketPage(token);

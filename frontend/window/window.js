@@ -6,17 +6,15 @@
 // Address: /window/?hall=<id>&window=<window_id> or /window/?hall=<id>&number=<n>.
 // Public: the page follows topic hall:<id> and shows the one window.
 
+import { flashCall, followHall } from "../lib/hall-page.js";
 import { HubClient } from "../lib/hub-client.js";
 import {
   applyQueueEvent,
-  DayWatch,
   isQueueEvent,
   queueFromSnapshot,
   windowQueueLength,
 } from "../lib/queue-state.js";
-import { clockText, connectionBanner, h } from "../lib/ui.js";
-
-const FLASH_MS = 6000;
+import { h, stopNotice } from "../lib/ui.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -27,7 +25,6 @@ class WindowDisplay {
     this.queue = queueFromSnapshot(null);
     this.timezone = null;
     this.window = null;
-    this._flashTimer = null;
   }
 
   find() {
@@ -47,7 +44,7 @@ class WindowDisplay {
     this.queue = applyQueueEvent(this.queue, event);
     this.render();
     const call = event.data?.call;
-    if (event.name === "ticket_called" && call && call.window_id === this.window?.window_id) this.flash();
+    if (event.name === "ticket_called" && call && call.window_id === this.window?.window_id) flashCall($("current"));
   }
 
   render() {
@@ -99,22 +96,6 @@ class WindowDisplay {
         ),
     );
   }
-
-  flash() {
-    const current = $("current");
-    current.classList.remove("flash");
-    void current.offsetWidth; // restart the animation
-    current.classList.add("flash");
-    clearTimeout(this._flashTimer);
-    this._flashTimer = setTimeout(() => current.classList.remove("flash"), FLASH_MS);
-  }
-}
-
-function notice(text) {
-  const element = $("notice");
-  element.textContent = text;
-  element.hidden = false;
-  document.body.dataset.link = "stopped";
 }
 
 function main() {
@@ -123,12 +104,12 @@ function main() {
   const windowParam = params.get("window");
   const numberParam = params.get("number");
   if (!hall || !/^\d+$/.test(hall)) {
-    notice("缺少大厅编号：请在地址后加上 ?hall=大厅编号&number=窗口号。");
+    stopNotice("缺少大厅编号：请在地址后加上 ?hall=大厅编号&number=窗口号。");
     return;
   }
   const valid = (value) => value !== null && /^\d+$/.test(value);
   if (!valid(windowParam) && !valid(numberParam)) {
-    notice("缺少窗口：请在地址后加上 &number=窗口号（或 &window=窗口编号）。");
+    stopNotice("缺少窗口：请在地址后加上 &number=窗口号（或 &window=窗口编号）。");
     return;
   }
   const display = new WindowDisplay(
@@ -137,27 +118,7 @@ function main() {
       : { windowId: null, number: Number(numberParam) },
   );
   const client = new HubClient({ kind: "window_display", client: "window-display" });
-  connectionBanner(client);
-  const topic = `hall:${hall}`;
-  const follow = () =>
-    client.subscribe(topic, {
-      onSnapshot: (data) => display.onSnapshot(data),
-      onEvent: (event) => display.onEvent(event),
-    });
-  follow();
-  client.start();
-
-  const dayWatch = new DayWatch();
-  const everySecond = () => {
-    const now = client.serverNow();
-    $("clock").textContent = clockText(now);
-    if (dayWatch.due(display.queue, display.timezone, now)) {
-      client.unsubscribe(topic); // a new service day: a fresh snapshot
-      follow();
-    }
-  };
-  everySecond();
-  setInterval(everySecond, 1000);
+  followHall(client, hall, display);
   window.hallhub = { client, display };
 }
 

@@ -35,14 +35,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from hub.api.calendar import parse_day
-from hub.api.deps import bearer_token, require
+from hub.api.deps import any_caller, require
 from hub.api.ratelimit import public_rate_guard
-from hub.domain.access import PUBLIC, Place, Principal
+from hub.domain.access import Place, Principal
 from hub.domain.appointment import AppointmentStatus
 from hub.domain.errors import NotAllowed, NotSignedIn
 from hub.domain.queue import service_day
 from hub.runtime import Hub
-from hub.services import appointments, auth
+from hub.services import appointments
 from hub.services.access import hall_place
 from hub.services.audit import Actor
 from hub.services.events import EventWriter
@@ -61,23 +61,12 @@ def _id_key(hub: Hub) -> bytes:
     return hub.settings.id_hmac_key.encode()
 
 
-async def _caller(request: Request[Any, Any, Any], pool: asyncpg.Pool) -> Principal:
-    """A device, a staff member, or the public (no Authorization header)."""
-    if not request.headers.get("authorization"):
-        return PUBLIC
-    token = bearer_token(request)
-    principal = await auth.device_by_token(pool, token) or await auth.session_principal(pool, token)
-    if principal is None:
-        raise NotSignedIn("the token is unknown, revoked or expired")
-    return principal
-
-
 async def _check_in_caller(
     request: Request[Any, Any, Any], pool: asyncpg.Pool, hall_id: int
 ) -> tuple[int | None, Actor | None, Place]:
     """(device id, staff actor, place) of a check-in: a check-in device of the hall or staff
     with ``appointment.manage``."""
-    caller = await _caller(request, pool)
+    caller = await any_caller(request, pool)
     place = await hall_place(pool, hall_id, field="path.hall_id")
     if caller.kind == "device":
         if caller.device_kind not in _CHECKIN_DEVICES or caller.hall_id != hall_id:
@@ -132,7 +121,7 @@ class AppointmentController(Controller):
     ) -> appointments.AppointmentView:
         """Cancel an appointment: the citizen with the document it was booked with, or staff
         (``appointment.manage``)."""
-        caller = await _caller(request, pool)
+        caller = await any_caller(request, pool)
         place = await hall_place(pool, hall_id, field="path.hall_id")
         actor = None
         if caller.kind == "staff":

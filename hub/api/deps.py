@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
 
-from hub.domain.access import Action, Place, Principal, covering_grant, visibility
+from hub.domain.access import PUBLIC, Action, Place, Principal, covering_grant, visibility
 from hub.domain.access import Visibility as _Visibility
 from hub.domain.errors import NotAllowed, NotSignedIn
 from hub.runtime import Hub
@@ -68,6 +68,22 @@ DEPENDENCIES = {
     "principal": Provide(provide_principal),
     "token": Provide(bearer_token, sync_to_thread=False),
 }
+
+
+async def any_caller(request: Request[Any, Any, Any], pool: asyncpg.Pool) -> Principal:
+    """The caller of an endpoint open to devices, staff and the public alike: a device or a
+    staff session by its bearer token, or the public without an Authorization header.
+
+    Raises:
+        NotSignedIn: a token that is neither a device's nor an open session's.
+    """
+    if not request.headers.get("authorization"):
+        return PUBLIC
+    token = bearer_token(request)
+    principal = await auth.device_by_token(pool, token) or await auth.session_principal(pool, token)
+    if principal is None:
+        raise NotSignedIn("the token is unknown, revoked or expired")
+    return principal
 
 
 def require(principal: Principal, action: Action, place: Place) -> Actor:

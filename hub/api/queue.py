@@ -28,13 +28,13 @@ from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from hub.api.deps import bearer_token, require
+from hub.api.deps import any_caller, require
 from hub.api.ratelimit import public_rate_guard
-from hub.domain.access import PUBLIC, Place, Principal
-from hub.domain.errors import NotAllowed, NotFound, NotSignedIn
+from hub.domain.access import Place, Principal
+from hub.domain.errors import NotAllowed, NotFound
 from hub.domain.queue import TicketSource
 from hub.runtime import Hub
-from hub.services import auth, queue_config
+from hub.services import queue_config
 from hub.services.access import hall_place
 from hub.services.queue import IssuedTicket, QueueService, TicketRequest, Transfer, WindowResult
 from hub.services.queue_views import (
@@ -72,17 +72,6 @@ def _queue(hub: Hub) -> QueueService:
     return hub.queue
 
 
-async def _caller(request: Request[Any, Any, Any], pool: asyncpg.Pool) -> Principal:
-    """The caller of an endpoint open to devices, staff and the public alike."""
-    if not request.headers.get("authorization"):
-        return PUBLIC
-    token = bearer_token(request)
-    principal = await auth.device_by_token(pool, token) or await auth.session_principal(pool, token)
-    if principal is None:
-        raise NotSignedIn("the token is unknown, revoked or expired")
-    return principal
-
-
 async def _window_place(pool: asyncpg.Pool, hall_id: int, window_id: int) -> Place:
     place = await hall_place(pool, hall_id, field="path.hall_id")
     found = await pool.fetchval(
@@ -108,7 +97,7 @@ class TicketController(Controller):
         """Issue a ticket (Q1): by a ticket machine or kiosk (device token), by staff, or
         online (no token). An identity document is checked (Q4) and counted against the
         hall's and group's daily limits; the ticket's ``token`` is its QR code."""
-        caller = await _caller(request, pool)
+        caller = await any_caller(request, pool)
         service = _queue(hub)
         if caller.kind == "device":
             source = _DEVICE_SOURCES.get(caller.device_kind or "")

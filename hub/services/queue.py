@@ -278,9 +278,13 @@ class QueueService:
                 after={"number": picked["number"], "window_id": window_id},
             )
             await notify_turn_near(
-                tx.conn, self.policy, picked["hall_id"], picked["service_day"],
-                picked["group_id"], now,
-            )  # fmt: skip
+                tx.conn,
+                self.policy,
+                picked["hall_id"],
+                picked["service_day"],
+                picked["group_id"],
+                now,
+            )
             await self._announce_call(
                 tx,
                 picked["hall_id"],
@@ -333,27 +337,17 @@ class QueueService:
                 requeue,
                 now,
             )
-            await self._unseat(tx.conn, window_id, now)
-            await audit.record(
-                tx.conn,
+            return await self._release(
+                tx,
                 actor,
+                place,
+                row,
+                now,
+                number,
                 "ticket.skip",
-                "ticket",
-                row.current_ticket_id,
-                place=place,
+                "ticket_skipped",
                 after={"requeued": requeue},
             )
-            await announce(
-                tx,
-                now,
-                row.hall_id,
-                service_day(now, row.timezone),
-                "ticket_skipped",
-                ticket=number,
-                group_id=row.current_group_id,
-                window_id=window_id,
-            )
-            return await self.view(tx.conn, window_id)
 
     async def hold(self, actor: audit.Actor, place: Place, window_id: int) -> WindowResult:
         """Park the current ticket at the window (挂起): the window may call the next one."""
@@ -364,21 +358,9 @@ class QueueService:
             await tx.conn.execute(
                 "UPDATE ticket SET status = 'held' WHERE id = $1", row.current_ticket_id
             )
-            await self._unseat(tx.conn, window_id, now)
-            await audit.record(
-                tx.conn, actor, "ticket.hold", "ticket", row.current_ticket_id, place=place
+            return await self._release(
+                tx, actor, place, row, now, number, "ticket.hold", "ticket_held"
             )
-            await announce(
-                tx,
-                now,
-                row.hall_id,
-                service_day(now, row.timezone),
-                "ticket_held",
-                ticket=number,
-                group_id=row.current_group_id,
-                window_id=window_id,
-            )
-            return await self.view(tx.conn, window_id)
 
     async def return_held(
         self, actor: audit.Actor, place: Place, window_id: int, ticket_id: int
@@ -459,28 +441,19 @@ class QueueService:
                 group_id,
                 to.window_id,
             )
-            await self._unseat(tx.conn, window_id, now)
-            await audit.record(
-                tx.conn,
+            return await self._release(
+                tx,
                 actor,
+                place,
+                row,
+                now,
+                number,
                 "ticket.transfer",
-                "ticket",
-                row.current_ticket_id,
-                place=place,
+                "ticket_transferred",
+                group_id=group_id,
                 before={"group_id": row.current_group_id, "window_id": window_id},
                 after={"group_id": group_id, "window_id": to.window_id},
             )
-            await announce(
-                tx,
-                now,
-                row.hall_id,
-                service_day(now, row.timezone),
-                "ticket_transferred",
-                ticket=number,
-                group_id=group_id,
-                window_id=window_id,
-            )
-            return await self.view(tx.conn, window_id)
 
     async def finish(self, actor: audit.Actor, place: Place, window_id: int) -> WindowResult:
         """The current ticket is served (办结); the window's evaluator is asked for a rating
@@ -494,10 +467,6 @@ class QueueService:
                 row.current_ticket_id,
                 now,
             )
-            await self._unseat(tx.conn, window_id, now)
-            await audit.record(
-                tx.conn, actor, "ticket.finish", "ticket", row.current_ticket_id, place=place
-            )
             await tx.emit(
                 topic("window", window_id),
                 "rating_requested",
@@ -508,19 +477,51 @@ class QueueService:
                     staff_id=actor.staff_id,
                 ),
             )
-            await announce(
-                tx,
-                now,
-                row.hall_id,
-                service_day(now, row.timezone),
-                "ticket_finished",
-                ticket=number,
-                group_id=row.current_group_id,
-                window_id=window_id,
+            return await self._release(
+                tx, actor, place, row, now, number, "ticket.finish", "ticket_finished"
             )
-            return await self.view(tx.conn, window_id)
 
     # -- helpers -------------------------------------------------------------------------
+
+    async def _release(
+        self,
+        tx: Tx,
+        actor: audit.Actor,
+        place: Place,
+        row: WindowRow,
+        now: datetime,
+        number: str,
+        action: str,
+        event: str,
+        *,
+        group_id: int | None = None,
+        before: object = None,
+        after: object = None,
+    ) -> WindowResult:
+        """The current ticket leaves the window (skip, hold, transfer, finish) after its own
+        update: the window is free, the action audited, the hall told."""
+        await self._unseat(tx.conn, row.window_id, now)
+        await audit.record(
+            tx.conn,
+            actor,
+            action,
+            "ticket",
+            row.current_ticket_id,
+            place=place,
+            before=before,
+            after=after,
+        )
+        await announce(
+            tx,
+            now,
+            row.hall_id,
+            service_day(now, row.timezone),
+            event,
+            ticket=number,
+            group_id=row.current_group_id if group_id is None else group_id,
+            window_id=row.window_id,
+        )
+        return await self.view(tx.conn, row.window_id)
 
     async def _lock(self, conn: asyncpg.Connection, window_id: int) -> WindowRow:
         """The window's state row, created closed on first use, locked until commit."""
