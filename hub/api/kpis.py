@@ -31,7 +31,7 @@ async def kpi_report(
     end: Annotated[date, QueryParameter(name="to")],
     principal: NamedDependency[Principal],
     pool: NamedDependency[asyncpg.Pool],
-    by: kpis.Dimension = "window",
+    by: Annotated[kpis.Dimension, QueryParameter()] = "window",
 ) -> kpis.KpiReport:
     """Issued, served, no-shows, waiting and service times per window, staff, group or hour
     over the service days ``from``..``to`` (at most a year)."""
