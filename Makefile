@@ -30,6 +30,7 @@ test: venv services lint
 
 bench: venv services
 	$(PY) bench/fanout.py
+	$(PY) bench/queue_bench.py
 
 fmt: venv
 	$(VENV)/bin/ruff format hub realtime devices storage tests bench
