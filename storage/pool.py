@@ -21,6 +21,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """What a connection goes back to the pool with: no open transaction.
+
+    Replaces asyncpg's default reset (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL``, one round trip per release): pool connections keep no session state, since
+    their advisory locks and settings are transaction-scoped (``pg_advisory_xact_lock``,
+    ``SET LOCAL``); session locks and LISTEN live on dedicated connections (:func:`connect`).
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """Open a pool whose connections encode jsonb with msgspec.
 
@@ -30,7 +42,11 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
         max_size: upper bound of open connections.
     """
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_reset_connection,
     )
     return pool
 

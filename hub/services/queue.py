@@ -285,17 +285,17 @@ class QueueService:
                 picked["group_id"],
                 now,
             )
+            result = await self.view(tx.conn, window_id, called=picked["number"])
             await self._announce_call(
                 tx,
                 picked["hall_id"],
                 picked["service_day"],
-                window_id,
-                picked["number"],
+                result,
                 picked["group_id"],
                 now,
                 "call",
             )
-            return await self.view(tx.conn, window_id, called=picked["number"])
+            return result
 
     async def recall(self, actor: audit.Actor, place: Place, window_id: int) -> WindowResult:
         """Call the window's current ticket again (重呼)."""
@@ -311,10 +311,11 @@ class QueueService:
                 tx.conn, actor, "ticket.recall", "ticket", row.current_ticket_id, place=place
             )
             day = service_day(now, row.timezone)
+            result = await self.view(tx.conn, window_id, called=number)
             await self._announce_call(
-                tx, row.hall_id, day, window_id, number, row.current_group_id, now, "recall"
+                tx, row.hall_id, day, result, row.current_group_id, now, "recall"
             )
-            return await self.view(tx.conn, window_id, called=number)
+            return result
 
     async def skip(self, actor: audit.Actor, place: Place, window_id: int) -> WindowResult:
         """The citizen did not come (过号): re-queue behind those waiting now while the hall's
@@ -386,17 +387,17 @@ class QueueService:
                 )
             await self._seat(tx.conn, window_id, ticket_id, now)
             await audit.record(tx.conn, actor, "ticket.return", "ticket", ticket_id, place=place)
+            result = await self.view(tx.conn, window_id, called=ticket["number"])
             await self._announce_call(
                 tx,
                 row.hall_id,
                 service_day(now, row.timezone),
-                window_id,
-                ticket["number"],
+                result,
                 ticket["group_id"],
                 now,
                 "return",
             )
-            return await self.view(tx.conn, window_id, called=ticket["number"])
+            return result
 
     async def transfer(
         self, actor: audit.Actor, place: Place, window_id: int, to: Transfer
@@ -511,6 +512,7 @@ class QueueService:
             before=before,
             after=after,
         )
+        result = await self.view(tx.conn, row.window_id)
         await announce(
             tx,
             now,
@@ -519,9 +521,9 @@ class QueueService:
             event,
             ticket=number,
             group_id=row.current_group_id if group_id is None else group_id,
-            window_id=row.window_id,
+            window=result.window,
         )
-        return await self.view(tx.conn, row.window_id)
+        return result
 
     async def _lock(self, conn: asyncpg.Connection, window_id: int) -> WindowRow:
         """The window's state row, created closed on first use, locked until commit."""
@@ -592,30 +594,34 @@ class QueueService:
         )
 
     async def _window_changed(self, tx: Tx, row: WindowRow) -> WindowResult:
-        day = service_day(self._clock(), row.timezone)
+        now = self._clock()
+        result = await self.view(tx.conn, row.window_id)
         await announce(
-            tx, self._clock(), row.hall_id, day, "window_changed", window_id=row.window_id
+            tx,
+            now,
+            row.hall_id,
+            service_day(now, row.timezone),
+            "window_changed",
+            window=result.window,
         )
-        return await self.view(tx.conn, row.window_id)
+        return result
 
     async def _announce_call(
         self,
         tx: Tx,
         hall_id: int,
         day: date,
-        window_id: int,
-        number: str,
+        result: WindowResult,
         group_id: int | None,
         now: datetime,
         action: str,
     ) -> None:
-        window_number = await tx.conn.fetchval(
-            'SELECT number FROM "window" WHERE id = $1', window_id
-        )
+        """``ticket_called`` for ``result.called`` at ``result.window``."""
+        assert result.called is not None
         call = CallView(
-            number=number,
-            window_id=window_id,
-            window_number=window_number,
+            number=result.called,
+            window_id=result.window.window_id,
+            window_number=result.window.number,
             called_at=now,
             recall=action == "recall",
         )
@@ -625,9 +631,9 @@ class QueueService:
             hall_id,
             day,
             "ticket_called",
-            ticket=number,
+            ticket=result.called,
             group_id=group_id,
-            window_id=window_id,
+            window=result.window,
             call=call,
             action=action,
         )

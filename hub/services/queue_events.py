@@ -8,7 +8,7 @@ from datetime import date, datetime
 import msgspec
 
 from hub.services.events import Tx
-from hub.services.queue_views import CallView, QueueEvent, waiting_counts, window_view
+from hub.services.queue_views import CallView, QueueEvent, WindowView, waiting_counts
 from realtime.topics import topic
 
 
@@ -30,13 +30,13 @@ async def announce(
     *,
     ticket: str | None = None,
     group_id: int | None = None,
-    window_id: int | None = None,
+    window: WindowView | None = None,
     call: CallView | None = None,
     action: str | None = None,
 ) -> None:
     """Write the queue event last: claim the hall topic (no other queue change of the
-    hall commits until this one does), read the counts, emit."""
-    window = await window_view(tx.conn, window_id) if window_id is not None else None
+    hall commits until this one does), read the counts, emit. Everything else (the
+    window's new view, the caller's answer) is read before, so the hall waits the least."""
     slot = await tx.claim(topic("hall", hall_id))
     event = QueueEvent(
         action=action or name.removeprefix("ticket_"),
