@@ -29,9 +29,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from hub.api.deps import any_caller, require
-from hub.api.ratelimit import public_rate_guard
+from hub.api.ratelimit import count_public, public_rate_guard
 from hub.domain.access import Place, Principal
-from hub.domain.errors import NotAllowed, NotFound
+from hub.domain.errors import NotAllowed, NotFound, NotSignedIn
 from hub.domain.queue import TicketSource
 from hub.runtime import Hub
 from hub.services import queue_config
@@ -85,7 +85,7 @@ async def _window_place(pool: asyncpg.Pool, hall_id: int, window_id: int) -> Pla
 class TicketController(Controller):
     tags = ["queue"]  # noqa: RUF012
 
-    @post("/api/halls/{hall_id:int}/tickets", guards=[public_rate_guard], status_code=201)
+    @post("/api/halls/{hall_id:int}/tickets", status_code=201)
     async def issue(
         self,
         request: Request[Any, Any, Any],
@@ -96,8 +96,17 @@ class TicketController(Controller):
     ) -> IssuedTicket:
         """Issue a ticket (Q1): by a ticket machine or kiosk (device token), by staff, or
         online (no token). An identity document is checked (Q4) and counted against the
-        hall's and group's daily limits; the ticket's ``token`` is its QR code."""
-        caller = await any_caller(request, pool)
+        hall's and group's daily limits; the ticket's ``token`` is its QR code.
+
+        Only the anonymous public and unknown tokens count against the per-address rate:
+        the kiosks and ticket machines of a hall often share one address."""
+        try:
+            caller = await any_caller(request, pool)
+        except NotSignedIn:
+            count_public(request)
+            raise
+        if caller.kind == "public":
+            count_public(request)
         service = _queue(hub)
         if caller.kind == "device":
             source = _DEVICE_SOURCES.get(caller.device_kind or "")

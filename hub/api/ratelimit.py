@@ -65,8 +65,13 @@ class PublicRateLimit:
             del self._hits[key]
 
 
-def public_rate_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Litestar guard: count the request against its client IP's public rate."""
+def count_public(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Count one request against its client IP's public rate (raises RateLimited)."""
     limiter: PublicRateLimit = connection.app.state.rate_limit
     client = connection.client
     limiter.hit(client.host if client else "unknown")
+
+
+def public_rate_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard: count the request against its client IP's public rate."""
+    count_public(connection)

@@ -312,6 +312,28 @@ async def test_an_online_ticket_is_issued_without_a_token_and_rate_limited(
         assert await database_state(db, hall.hall_id) == before
 
 
+async def test_a_kiosk_is_not_held_to_the_public_rate_but_a_bad_token_is(
+    db: asyncpg.Pool, database_url: str
+) -> None:
+    """The per-address limit is for the anonymous public: registered devices (kiosks behind
+    one address) and staff are not counted, while a request with an unknown token is."""
+    rate = 3
+    async with AsyncTestClient(make_app(database_url, rate=rate)) as client:
+        hall = await build_queue_hall(db, client.app.state.hub, code="qk")
+        api = Api(client, hall)
+        numbers = [
+            (await api.issued({"group_id": hall.groups["A"]}, hall.kiosk))["ticket"]["number"]
+            for _ in range(rate + 2)
+        ]
+        assert numbers == ["A001", "A002", "A003", "A004", "A005"]
+        for _ in range(rate):
+            assert_problem(await api.issue({"group_id": hall.groups["A"]}, "no-such-token"),
+                           401, "unauthenticated")  # fmt: skip
+        refused = await api.issue({"group_id": hall.groups["A"]}, "no-such-token")
+        assert_problem(refused, 429, "rate_limited")
+        assert_problem(await api.issue({"group_id": hall.groups["A"]}), 429, "rate_limited")
+
+
 async def test_the_ticket_page_shows_no_personal_data_and_the_wait(
     db: asyncpg.Pool, client: Client, api: Api, qhall: QueueHall
 ) -> None:
