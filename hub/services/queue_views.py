@@ -210,8 +210,12 @@ async def waiting_counts(conn: asyncpg.Connection, hall_id: int, day: date) -> l
 
 
 async def group_views(
-    conn: asyncpg.Connection | asyncpg.Pool, hall_id: int, day: date
+    conn: asyncpg.Connection | asyncpg.Pool,
+    hall_id: int,
+    day: date,
+    group_id: int | None = None,
 ) -> list[GroupView]:
+    """The hall's groups with their queues (only ``group_id``'s when given)."""
     rows = await conn.fetch(
         f"""SELECT g.id AS group_id, g.prefix, g.name, g.active,
                   (SELECT count(*) FROM ticket t WHERE t.hall_id = g.hall_id
@@ -229,9 +233,11 @@ async def group_views(
                                   ORDER BY t.finished_at DESC LIMIT {SERVICE_SAMPLE}) f
                             HAVING count(*) >= {MIN_SAMPLES}),
                            g.service_seconds)::int AS service_seconds
-           FROM service_group g WHERE g.hall_id = $1 ORDER BY g.prefix""",
+           FROM service_group g WHERE g.hall_id = $1 AND ($3::bigint IS NULL OR g.id = $3)
+           ORDER BY g.prefix""",
         hall_id,
         day,
+        group_id,
     )
     return [_view(GroupView, r) for r in rows]
 
@@ -295,11 +301,8 @@ async def ticket_status(
     )
     if row is None:
         raise NotFound("no ticket has this code", field="path.ticket_token")
-    group = next(
-        g
-        for g in await group_views(conn, row["hall_id"], row["service_day"])
-        if g.group_id == row["group_id"]
-    )
+    # The ticket's own group only: this runs on every refresh of every citizen's page.
+    (group,) = await group_views(conn, row["hall_id"], row["service_day"], row["group_id"])
     estimate = ahead_estimate_seconds(row["ahead"], group.service_seconds, group.open_windows)
     return msgspec.convert({**dict(row), "estimate_seconds": estimate}, TicketStatusView)
 
