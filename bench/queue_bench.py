@@ -8,9 +8,10 @@ Sections (``--only``, all by default), each on a fresh database created for the 
     default 20 and 50) signed in, each looping ``QueueService.call_next`` → ``finish``
     concurrently until nobody waits, on ``--tickets`` (5000) tickets of one hall.
     Reference, same table, same run: N connections each looping one bare statement
-    ``UPDATE ticket … WHERE id = (SELECT … ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP
-    LOCKED) RETURNING id`` (``ref_take``), and the same followed by a second bare statement
-    that finishes the ticket (``ref_cycle``: the window's full cycle, as the hub does it).
+    ``UPDATE ticket … WHERE id = (SELECT … ORDER BY order_at, id LIMIT 1 FOR UPDATE SKIP
+    LOCKED) RETURNING id`` on the group's index (``ref_take``), and the same followed by a
+    second bare statement that finishes the ticket (``ref_cycle``: the window's full cycle,
+    as the hub does it).
 ``http``
     Two ``hallhub serve`` processes on the database and Redis. Calls: 20 windows, ten on
     each process, each looping ``POST …/call`` → ``POST …/finish`` until nobody waits, on
@@ -76,13 +77,15 @@ REDIS_URL = os.environ.get("HALLHUB_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parent.parent
 TIMEZONE = "Asia/Shanghai"
 
-# The bare reference: take the first waiting ticket in arrival order, one statement.
+# The bare reference: take the group's first waiting ticket in order, one statement, one
+# probe of the queue's index (ticket_order_idx).
 REF_TAKE = """
     UPDATE ticket t SET status = 'called', window_id = $3, called_at = now(),
            call_count = t.call_count + 1
     WHERE t.id = (SELECT id FROM ticket
-                  WHERE hall_id = $1 AND service_day = $2 AND status = 'waiting'
-                  ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                  WHERE hall_id = $1 AND service_day = $2 AND group_id = $4
+                    AND status = 'waiting'
+                  ORDER BY order_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING t.id"""
 REF_FINISH = "UPDATE ticket SET status = 'done', finished_at = now() WHERE id = $1"
 
@@ -259,10 +262,11 @@ async def add_tickets(conn: asyncpg.Connection, hall: Hall, count: int, day: dat
     group's counter continues after them."""
     await conn.execute(
         """INSERT INTO ticket (hall_id, group_id, service_day, seq, number, public_token,
-                               source, issued_at, queued_at)
+                               source, issued_at, queued_at, order_at)
            SELECT $1, $2, $3, s,
                   'A' || CASE WHEN s < 1000 THEN lpad(s::text, 3, '0') ELSE s::text END,
                   md5(random()::text || s::text), 'kiosk',
+                  now() - interval '1 hour' + s * interval '1 millisecond',
                   now() - interval '1 hour' + s * interval '1 millisecond',
                   now() - interval '1 hour' + s * interval '1 millisecond'
            FROM generate_series(1, $4) AS s""",
@@ -418,7 +422,7 @@ async def reference(
     async def loop() -> None:
         async with pool.acquire() as conn:
             while True:
-                ticket = await conn.fetchval(REF_TAKE, hall.hall_id, day, window)
+                ticket = await conn.fetchval(REF_TAKE, hall.hall_id, day, window, hall.group_id)
                 if ticket is None:
                     return
                 taken.append(ticket)

@@ -138,7 +138,7 @@ class TicketController(Controller):
         called. Public: the token is the secret; no personal data is returned."""
         if len(ticket_token) > 64:
             raise NotFound("no ticket has this code", field="path.ticket_token")
-        return await ticket_status(pool, ticket_token, _queue(hub).policy)
+        return await ticket_status(pool, ticket_token)
 
 
 class GroupController(Controller):

@@ -24,8 +24,12 @@ Priority order (Q3)
     rank delay), a finite set, so every ticket is called after a bounded number of calls.
     A normal ticket waits at most ``max_boost`` longer than it would in a plain FIFO.
 
-    The SQL that applies the order (hub/services/queue.py) computes the same key; the two
-    are property-tested against each other.
+    The part that does not depend on the window, ``order_at = queued_at − boost(priority)``
+    (:func:`order_at`), is stored on the ticket when it is queued and indexed per group, so
+    the SQL that applies the order (hub/services/queue_pick.py) reads the first few tickets
+    of each group the window serves from the index and adds the rank delay, instead of
+    sorting the hall's whole queue. The two are property-tested against each other. A
+    change of the policy applies to tickets queued after it.
 
 States (Q2)
     ``waiting`` → ``called`` (at a window; recall keeps it there) → ``done`` (finish);
@@ -43,7 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -193,6 +197,12 @@ class PriorityPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 
 DEFAULT_POLICY = PriorityPolicy()
+
+
+def order_at(queued_at: datetime, priority: Priority, policy: PriorityPolicy) -> datetime:
+    """The window-independent part of the order key, stored on the ticket: ``queued_at``
+    moved earlier by the priority's time credit."""
+    return queued_at - timedelta(seconds=policy.boost(priority))
 
 
 class Candidate(msgspec.Struct, frozen=True):

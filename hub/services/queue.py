@@ -6,10 +6,10 @@ and the event is published after commit, so no screen hears of a change that cou
 rolled back. The event is written last, after :meth:`Tx.claim` locked the hall topic, so
 the waiting counts it carries are read while no other queue change of the hall can commit.
 
-Call next takes the ticket in one statement (:data:`_CALL_NEXT`): it locks the window's state
-row (open, idle, signed in by the caller), picks the first waiting ticket in the priority
-order of hub.domain.queue with ``FOR UPDATE SKIP LOCKED``, marks it called and seats it at
-the window. Two windows calling at once never get the same ticket: the second skips the
+Call next takes the ticket in one statement (hub/services/queue_pick.py): it locks the
+window's state row (open, idle, signed in by the caller), picks the first waiting ticket in
+the priority order of hub.domain.queue with ``FOR UPDATE SKIP LOCKED``, marks it called and
+seats it at the window. Two windows calling at once never get the same ticket: the second skips the
 first's locked row, and a row whose status changed under it no longer matches.
 
 Ticket numbers come from ``ticket_counter`` (one row per group and hall-local day) inside
@@ -40,6 +40,7 @@ from hub.domain.queue import (
     WindowClosed,
     WindowNotSignedIn,
     WindowTaken,
+    order_at,
     require_current,
     require_idle,
     require_window_open,
@@ -48,11 +49,11 @@ from hub.domain.queue import (
 from hub.services import audit
 from hub.services.events import EventWriter, Tx
 from hub.services.queue_events import RatingRequest, announce
+from hub.services.queue_pick import call_fast_sql, call_full_sql
 from hub.services.queue_views import (
     CallView,
     ServingTicket,
     WindowView,
-    order_sql,
     serving_ticket,
     window_view,
 )
@@ -90,38 +91,6 @@ class WindowResult(msgspec.Struct, frozen=True, kw_only=True):
     called: str | None = None  # the number called by this action, if any
 
 
-def _call_next_sql(policy: PriorityPolicy) -> str:
-    return f"""
-    WITH w AS (
-        SELECT ws.window_id, ws.hall_id, ($3::timestamptz AT TIME ZONE h.timezone)::date AS day
-        FROM window_state ws JOIN hall h ON h.id = ws.hall_id
-        WHERE ws.window_id = $1 AND ws.staff_id = $2 AND ws.status = 'open'
-          AND ws.current_ticket_id IS NULL
-        FOR UPDATE OF ws
-    ), pick AS (
-        SELECT t.id FROM w
-        JOIN ticket t ON t.hall_id = w.hall_id AND t.service_day = w.day
-                     AND t.status = 'waiting'
-        LEFT JOIN window_group wg ON wg.window_id = w.window_id AND wg.group_id = t.group_id
-        WHERE t.target_window_id = w.window_id
-           OR (t.target_window_id IS NULL AND wg.group_id IS NOT NULL)
-        ORDER BY {order_sql(policy, "t", "coalesce(wg.rank, 1)")}, t.id
-        LIMIT 1
-        FOR UPDATE OF t SKIP LOCKED
-    ), called AS (
-        UPDATE ticket t SET status = 'called', window_id = $1, staff_id = $2, called_at = $3,
-               call_count = t.call_count + 1, target_window_id = NULL
-        FROM pick WHERE t.id = pick.id
-        RETURNING t.id, t.number, t.group_id, t.hall_id, t.service_day
-    ), seated AS (
-        UPDATE window_state ws SET current_ticket_id = called.id, changed_at = $3
-        FROM called WHERE ws.window_id = $1
-        RETURNING ws.window_id
-    )
-    SELECT called.*, (SELECT count(*) FROM seated) AS seated FROM called
-    """
-
-
 class WindowRow(msgspec.Struct, frozen=True, kw_only=True):
     window_id: int
     number: int
@@ -156,7 +125,8 @@ class QueueService:
         self._clock = clock
         self._id_key = id_key
         self.policy = policy
-        self._call_next = _call_next_sql(policy)
+        self._call_fast = call_fast_sql(policy)
+        self._call_full = call_full_sql(policy)
 
     async def issue(
         self,
@@ -262,7 +232,11 @@ class QueueService:
         """
         now = self._clock()
         async with self._events.transaction() as tx:
-            picked = await tx.conn.fetchrow(self._call_next, window_id, actor.staff_id, now)
+            picked = await tx.conn.fetchrow(self._call_fast, window_id, actor.staff_id, now)
+            if picked is None:
+                # Nobody waits, the window may not call, or each ticket of the short list is
+                # being taken by another window right now: decide on every candidate.
+                picked = await tx.conn.fetchrow(self._call_full, window_id, actor.staff_id, now)
             if picked is None:
                 row = await self._own(tx.conn, actor, window_id)
                 require_window_open(row.status)  # type: ignore[arg-type]
@@ -279,7 +253,6 @@ class QueueService:
             )
             await notify_turn_near(
                 tx.conn,
-                self.policy,
                 picked["hall_id"],
                 picked["service_day"],
                 picked["group_id"],
@@ -324,19 +297,21 @@ class QueueService:
         async with self._events.transaction() as tx:
             row = await self._own(tx.conn, actor, window_id)
             number = require_current(row.current_number)
-            skips = await tx.conn.fetchval(
-                "SELECT skip_count FROM ticket WHERE id = $1", row.current_ticket_id
+            ticket = await tx.conn.fetchrow(
+                "SELECT skip_count, priority FROM ticket WHERE id = $1", row.current_ticket_id
             )
-            requeue = SkipPolicy(requeue_limit=row.requeue_limit).requeues(skips)
+            requeue = SkipPolicy(requeue_limit=row.requeue_limit).requeues(ticket["skip_count"])
             await tx.conn.execute(
                 """UPDATE ticket SET skip_count = skip_count + 1,
                           status = CASE WHEN $2 THEN 'waiting' ELSE 'no_show' END,
                           queued_at = CASE WHEN $2 THEN $3 ELSE queued_at END,
+                          order_at = CASE WHEN $2 THEN $4 ELSE order_at END,
                           finished_at = CASE WHEN $2 THEN NULL ELSE $3 END
                    WHERE id = $1""",
                 row.current_ticket_id,
                 requeue,
                 now,
+                order_at(now, ticket["priority"], self.policy),
             )
             return await self._release(
                 tx,

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import msgspec
 
 from hub.services.events import Tx
-from hub.services.queue_views import CallView, QueueEvent, WindowView, waiting_counts
+from hub.services.queue_views import CallView, GroupCount, QueueEvent, WindowView
+from realtime.outbox import Slot, new_epoch
 from realtime.topics import topic
 
 
@@ -35,9 +36,14 @@ async def announce(
     action: str | None = None,
 ) -> None:
     """Write the queue event last: claim the hall topic (no other queue change of the
-    hall commits until this one does), read the counts, emit. Everything else (the
-    window's new view, the caller's answer) is read before, so the hall waits the least."""
-    slot = await tx.claim(topic("hall", hall_id))
+    hall commits until this one does) and read the counts, in one round trip (the SQL
+    function ``queue_claim``, migration 011), then emit. Everything else (the window's new
+    view, the caller's answer) is read before, so the hall waits the least."""
+    name_of_topic = topic("hall", hall_id)
+    row = await tx.conn.fetchrow(
+        "SELECT * FROM queue_claim($1, $2, $3, $4)", name_of_topic, new_epoch(), hall_id, day
+    )
+    slot = Slot(name_of_topic, row["o_epoch"], row["o_seq"])
     event = QueueEvent(
         action=action or name.removeprefix("ticket_"),
         at=now,
@@ -45,6 +51,6 @@ async def announce(
         group_id=group_id,
         window=window,
         call=call,
-        waiting=await waiting_counts(tx.conn, hall_id, day),
+        waiting=[GroupCount(g, n) for g, n in zip(row["o_groups"], row["o_waiting"], strict=True)],
     )
     await tx.emit_claimed(slot, name, event)

@@ -4,8 +4,8 @@ Public views carry no personal data: a ticket appears by its number, staff by na
 number (by policy, 亮证上岗). Only :class:`ServingTicket` (the staff console's current
 ticket) carries the applicant's *masked* name and document number.
 
-The SQL order of :data:`ORDER_SQL` is the priority order of hub.domain.queue; both are
-property-tested against each other.
+The SQL order (hub/services/queue_pick.py) is the priority order of hub.domain.queue; both
+are property-tested against each other.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from hub.domain.queue import (
     ahead_estimate_seconds,
     service_day,
 )
+from hub.services.queue_pick import window_queue_sql
 
 # How many of a group's latest finished tickets make the mean service time (Q8).
 SERVICE_SAMPLE = 20
@@ -34,16 +35,6 @@ SERVICE_SAMPLE = 20
 MIN_SAMPLES = 5
 MIN_SERVICE_SECONDS = 30
 RECENT_CALLS = 10
-
-
-def order_sql(policy: PriorityPolicy = DEFAULT_POLICY, ticket: str = "t", rank: str = "1") -> str:
-    """The priority order key of hub.domain.queue.order_key as a SQL expression."""
-    return (
-        f"{ticket}.queued_at - make_interval(secs => CASE {ticket}.priority "
-        f"WHEN 'green_channel' THEN {policy.green_channel} WHEN 'vip' THEN {policy.vip} "
-        f"WHEN 'appointment' THEN {policy.appointment} ELSE 0 END) "
-        f"+ make_interval(secs => ({rank} - 1) * {policy.rank_delay})"
-    )
 
 
 class WindowView(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,19 +187,6 @@ async def window_view(conn: asyncpg.Connection | asyncpg.Pool, window_id: int) -
     return view
 
 
-async def waiting_counts(conn: asyncpg.Connection, hall_id: int, day: date) -> list[GroupCount]:
-    """Every group of the hall with its waiting count (zero included)."""
-    rows = await conn.fetch(
-        """SELECT g.id, (SELECT count(*) FROM ticket t WHERE t.hall_id = g.hall_id
-                          AND t.service_day = $2 AND t.group_id = g.id
-                          AND t.status = 'waiting') AS waiting
-           FROM service_group g WHERE g.hall_id = $1 ORDER BY g.id""",
-        hall_id,
-        day,
-    )
-    return [GroupCount(r["id"], r["waiting"]) for r in rows]
-
-
 async def group_views(
     conn: asyncpg.Connection | asyncpg.Pool,
     hall_id: int,
@@ -273,16 +251,14 @@ async def queue_state(conn: asyncpg.Connection, hall_id: int, now: datetime) -> 
     )
 
 
-async def ticket_status(
-    conn: asyncpg.Connection | asyncpg.Pool, token: str, policy: PriorityPolicy = DEFAULT_POLICY
-) -> TicketStatusView:
+async def ticket_status(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> TicketStatusView:
     """The public status of the ticket whose public token is ``token``.
 
     Raises:
         NotFound: no such ticket (field ``path.token``).
     """
     row = await conn.fetchrow(
-        f"""SELECT t.number, t.hall_id, h.name AS hall_name, t.group_id, g.name AS group_name,
+        """SELECT t.number, t.hall_id, h.name AS hall_name, t.group_id, g.name AS group_name,
                    t.status, t.priority, t.service_day, t.issued_at, t.called_at,
                    CASE WHEN t.status IN ('called', 'held') THEN w.number END AS window_number,
                    CASE WHEN t.status = 'waiting' THEN (
@@ -291,7 +267,7 @@ async def ticket_status(
                          AND o.group_id = t.group_id AND o.status = 'waiting'
                          AND (o.target_window_id IS NULL
                               OR o.target_window_id IS NOT DISTINCT FROM t.target_window_id)
-                         AND ({order_sql(policy, "o")}, o.id) < ({order_sql(policy, "t")}, t.id))
+                         AND (o.order_at, o.id) < (t.order_at, t.id))
                    ELSE 0 END AS ahead
             FROM ticket t JOIN hall h ON h.id = t.hall_id
             JOIN service_group g ON g.id = t.group_id
@@ -317,20 +293,7 @@ async def window_queue(
     """The tickets ``window_id`` would call, in calling order: the candidates of call next
     (hub/services/queue.py), a ticket transferred here included even when the window does
     not serve its group (rank 1 then)."""
-    rows = await conn.fetch(
-        f"""SELECT t.id AS ticket_id, t.number, t.group_id, t.priority, t.queued_at,
-                   t.target_window_id IS NOT NULL AS transferred_here
-            FROM "window" w
-            JOIN ticket t ON t.hall_id = w.hall_id
-            LEFT JOIN window_group wg ON wg.window_id = w.id AND wg.group_id = t.group_id
-            WHERE w.id = $1 AND t.service_day = $2 AND t.status = 'waiting'
-              AND (t.target_window_id = $1
-                   OR (t.target_window_id IS NULL AND wg.group_id IS NOT NULL))
-            ORDER BY {order_sql(policy, "t", "coalesce(wg.rank, 1)")}, t.id
-            LIMIT {limit}""",
-        window_id,
-        day,
-    )
+    rows = await conn.fetch(window_queue_sql(policy, limit), window_id, day)
     return [_view(QueuedTicket, r) for r in rows]
 
 

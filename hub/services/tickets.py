@@ -27,6 +27,7 @@ from hub.domain.queue import (
     PriorityPolicy,
     TicketLimitReached,
     TicketSource,
+    order_at,
     service_day,
     ticket_number,
     within_hours,
@@ -154,9 +155,10 @@ async def issue_ticket(
         number = ticket_number(hall["prefix"], seq)
         ticket_id = await conn.fetchval(
             """INSERT INTO ticket (hall_id, group_id, service_day, seq, number, public_token,
-                                   source, priority, issued_at, queued_at, id_kind, id_key,
-                                   id_masked, name_masked, phone, device_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14, $15)
+                                   source, priority, issued_at, queued_at, order_at, id_kind,
+                                   id_key, id_masked, name_masked, phone, device_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $16, $10, $11, $12, $13, $14,
+                       $15)
                RETURNING id""",
             hall_id,
             request.group_id,
@@ -173,6 +175,7 @@ async def issue_ticket(
             identity.mask_name(request.name) if request.name else None,
             request.phone,
             device_id,
+            order_at(now, request.priority, policy),
         )
         if actor is not None:
             await audit.record(
@@ -185,7 +188,7 @@ async def issue_ticket(
                 after={"number": number, "group_id": request.group_id, "source": source},
             )
         if request.phone is not None:
-            await notify_turn_near(conn, policy, hall_id, day, request.group_id, now)
+            await notify_turn_near(conn, hall_id, day, request.group_id, now)
         if within is not None:
             await within(tx, ticket_id)
         await announce(
@@ -195,7 +198,7 @@ async def issue_ticket(
     return IssuedTicket(
         ticket_id=ticket_id,
         token=token,
-        ticket=await ticket_status(events.pool, token, policy),
+        ticket=await ticket_status(events.pool, token),
     )
 
 

@@ -13,9 +13,7 @@ from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from hub.domain.queue import PriorityPolicy
 from hub.services import notify
-from hub.services.queue_views import order_sql
 
 # "Near": this many tickets or fewer before it.
 NEAR = 3
@@ -25,7 +23,6 @@ VALID_FOR = timedelta(minutes=30)
 
 async def notify_turn_near(
     conn: asyncpg.Connection,
-    policy: PriorityPolicy,
     hall_id: int,
     day: date,
     group_id: int,
@@ -36,11 +33,11 @@ async def notify_turn_near(
     rows = await conn.fetch(
         f"""SELECT id, number, phone, ahead FROM (
                 SELECT t.id, t.number, t.phone,
-                       row_number() OVER (ORDER BY {order_sql(policy)}, t.id) - 1 AS ahead
+                       row_number() OVER (ORDER BY t.order_at, t.id) - 1 AS ahead
                 FROM ticket t
                 WHERE t.hall_id = $1 AND t.service_day = $2 AND t.group_id = $3
                   AND t.status = 'waiting' AND t.target_window_id IS NULL
-                ORDER BY {order_sql(policy)}, t.id
+                ORDER BY t.order_at, t.id
                 LIMIT {NEAR + 1}) q
             WHERE phone IS NOT NULL""",
         hall_id,

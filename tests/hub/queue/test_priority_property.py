@@ -40,6 +40,7 @@ from hub.domain.queue import (
     Priority,
     PriorityPolicy,
     order,
+    order_at,
     pick_next,
     service_day,
 )
@@ -148,8 +149,11 @@ async def _reset(db: asyncpg.Pool, p: PropWorld, ranks: list[int | None]) -> Non
     )
 
 
-async def _insert(db: asyncpg.Pool, p: PropWorld, specs: list[Spec]) -> list[int]:
-    """Insert the tickets in list order (so ids follow it); their ids."""
+async def _insert(
+    db: asyncpg.Pool, p: PropWorld, specs: list[Spec], policy: PriorityPolicy
+) -> list[int]:
+    """Insert the tickets in list order (so ids follow it), queued under ``policy``; their
+    ids."""
     ids = []
     for seq, spec in enumerate(specs, start=1):
         queued = _at(_epoch_us(OPENING) + spec.offset_us)
@@ -160,9 +164,9 @@ async def _insert(db: asyncpg.Pool, p: PropWorld, specs: list[Spec]) -> list[int
         placed = spec.status in ("called", "held", "done", "no_show")
         ticket_id = await db.fetchval(
             """INSERT INTO ticket (hall_id, group_id, service_day, seq, number, public_token,
-                                   source, priority, status, issued_at, queued_at,
+                                   source, priority, status, issued_at, queued_at, order_at,
                                    target_window_id, window_id)
-               VALUES ($1, $2, $3, $4, $5, $6, 'kiosk', $7, $8, $9, $9, $10, $11)
+               VALUES ($1, $2, $3, $4, $5, $6, 'kiosk', $7, $8, $9, $9, $12, $10, $11)
                RETURNING id""",
             p.world.hall_id,
             p.groups[spec.group],
@@ -175,6 +179,7 @@ async def _insert(db: asyncpg.Pool, p: PropWorld, specs: list[Spec]) -> list[int
             queued,
             None if placed else target,
             p.other if placed else None,
+            order_at(queued, spec.priority, policy),
         )
         ids.append(ticket_id)
     return ids
@@ -229,10 +234,13 @@ async def test_the_console_queue_is_the_domain_order(
 ) -> None:
     """window_queue() lists exactly the window's candidates, in order()'s order."""
     await _reset(db, pworld, ranks)
-    ids = await _insert(db, pworld, specs)
+    ids = await _insert(db, pworld, specs, policy)
     candidates, _ = _candidates(specs, ids, ranks)
+    expected = [c.ticket_id for c in order(candidates, policy)]
     listed = await window_queue(db, pworld.here, DAY, policy, limit=100)
-    assert [t.ticket_id for t in listed] == [c.ticket_id for c in order(candidates, policy)]
+    assert [t.ticket_id for t in listed] == expected
+    first = await window_queue(db, pworld.here, DAY, policy, limit=3)
+    assert [t.ticket_id for t in first] == expected[:3]
 
 
 @settings(
@@ -251,7 +259,7 @@ async def test_call_next_calls_in_the_domain_order_and_loses_nobody(
     """Calling until nobody is left calls every candidate once, each time the one
     pick_next() chooses among those still waiting; every other ticket stays as it was."""
     await _reset(db, pworld, ranks)
-    ids = await _insert(db, pworld, specs)
+    ids = await _insert(db, pworld, specs, policy)
     candidates, others = _candidates(specs, ids, ranks)
     event(f"candidates: {min(len(candidates), 8)}{'+' if len(candidates) >= 8 else ''}")
     before = await _untouched(db, others)
@@ -349,8 +357,8 @@ async def test_a_normal_ticket_is_called_within_the_bound_despite_a_priority_str
         number = next(seq)
         ticket_id: int = await db.fetchval(
             """INSERT INTO ticket (hall_id, group_id, service_day, seq, number, public_token,
-                                   source, priority, issued_at, queued_at)
-               VALUES ($1, $2, $3, $4, $5, $6, 'kiosk', $7, $8, $8) RETURNING id""",
+                                   source, priority, issued_at, queued_at, order_at)
+               VALUES ($1, $2, $3, $4, $5, $6, 'kiosk', $7, $8, $8, $9) RETURNING id""",
             w.hall_id,
             pworld.groups[group],
             DAY,
@@ -359,6 +367,7 @@ async def test_a_normal_ticket_is_called_within_the_bound_despite_a_priority_str
             secrets.token_urlsafe(12),
             priority,
             at,
+            order_at(at, priority, stream.policy),
         )
         return ticket_id
 
