@@ -111,7 +111,8 @@ class IdCard(msgspec.Struct, frozen=True, kw_only=True):
         return NATIONS.get(self.nation_code)
 
     def masked(self) -> MaskedIdCard:
-        """Name as ``张*``, ID number as ``110***********1234`` (hub.domain.identity); no address, no birth date."""
+        """Name as ``张*``, ID number as ``110***********1234`` (hub.domain.identity); no
+        address, no birth date."""
         return MaskedIdCard(
             name=mask_name(self.name),
             id_number=mask_id_number(self.id_number),
