@@ -42,7 +42,7 @@ from hub.domain.appointment import AppointmentStatus
 from hub.domain.errors import NotAllowed, NotSignedIn
 from hub.domain.queue import service_day
 from hub.runtime import Hub
-from hub.services import appointments
+from hub.services import appointment_slots, appointments
 from hub.services.access import hall_place
 from hub.services.audit import Actor
 from hub.services.events import EventWriter
@@ -90,11 +90,13 @@ class AppointmentController(Controller):
         hub: NamedDependency[Hub],
         start: Annotated[str | None, QueryParameter(name="from")] = None,
         days: FromQuery[int] = 7,
-    ) -> list[appointments.DaySlots]:
+    ) -> list[appointment_slots.DaySlots]:
         """The group's slots on the working days of ``from`` (default: today) and the
         ``days - 1`` days after it (at most 31), with seats booked and left (public)."""
         first = parse_day(start, "query.from") if start is not None else None
-        return await appointments.available_slots(pool, hall_id, group_id, first, days, hub.now())
+        return await appointment_slots.available_slots(
+            pool, hall_id, group_id, first, days, hub.now()
+        )
 
     @post("/appointments", guards=[public_rate_guard], status_code=201)
     async def book(
@@ -211,24 +213,24 @@ class AppointmentController(Controller):
         group_id: FromPath[int],
         principal: NamedDependency[Principal],
         pool: NamedDependency[asyncpg.Pool],
-    ) -> list[appointments.SlotRecord]:
+    ) -> list[appointment_slots.SlotRecord]:
         """Every stored slot of the group: templates, then explicit slots by day."""
         require(principal, "org.read", await hall_place(pool, hall_id, field="path.hall_id"))
-        return await appointments.slot_records(pool, hall_id, group_id)
+        return await appointment_slots.slot_records(pool, hall_id, group_id)
 
     @put("/groups/{group_id:int}/slot-templates")
     async def set_templates(
         self,
         hall_id: FromPath[int],
         group_id: FromPath[int],
-        data: JSONBody[list[appointments.SlotIn]],
+        data: JSONBody[list[appointment_slots.SlotIn]],
         principal: NamedDependency[Principal],
         pool: NamedDependency[asyncpg.Pool],
-    ) -> list[appointments.SlotRecord]:
+    ) -> list[appointment_slots.SlotRecord]:
         """Replace the group's slots of every working day."""
         place = await hall_place(pool, hall_id, field="path.hall_id")
         actor = require(principal, "queue.configure", place)
-        return await appointments.set_slots(pool, actor, place, group_id, None, data)
+        return await appointment_slots.set_slots(pool, actor, place, group_id, None, data)
 
     @put("/groups/{group_id:int}/slots/{day:str}")
     async def set_day_slots(
@@ -236,13 +238,13 @@ class AppointmentController(Controller):
         hall_id: FromPath[int],
         group_id: FromPath[int],
         day: FromPath[str],
-        data: JSONBody[list[appointments.SlotIn]],
+        data: JSONBody[list[appointment_slots.SlotIn]],
         principal: NamedDependency[Principal],
         pool: NamedDependency[asyncpg.Pool],
-    ) -> list[appointments.SlotRecord]:
+    ) -> list[appointment_slots.SlotRecord]:
         """Set the explicit slots of one day (they replace the templates that day; an empty
         list restores the templates)."""
         the_day: date = parse_day(day, "path.day")
         place = await hall_place(pool, hall_id, field="path.hall_id")
         actor = require(principal, "queue.configure", place)
-        return await appointments.set_slots(pool, actor, place, group_id, the_day, data)
+        return await appointment_slots.set_slots(pool, actor, place, group_id, the_day, data)

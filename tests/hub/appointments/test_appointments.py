@@ -21,8 +21,9 @@ from hub.domain.appointment import (
 )
 from hub.domain.errors import NotFound
 from hub.domain.identity import check_character
-from hub.services import appointments
-from hub.services.appointments import BookingRequest, CancelRequest, SlotIn
+from hub.services import appointment_slots, appointments
+from hub.services.appointment_slots import SlotIn
+from hub.services.appointments import BookingRequest, CancelRequest
 from hub.services.audit import Actor
 from hub.services.queue import TicketRequest
 from hub.services.tickets import IdDocumentIn
@@ -50,7 +51,7 @@ TUESDAY = date(2025, 9, 30)
 
 
 async def _templates(w: QueueWorld, *slots: tuple[time, time, int], group: str = "A") -> None:
-    await appointments.set_slots(
+    await appointment_slots.set_slots(
         w.hub.pool,
         SYSTEM,
         w.place,
@@ -152,7 +153,7 @@ async def test_an_explicit_day_replaces_the_templates_and_a_closure_removes_the_
     w = qworld
     w.clock.now = at(FRIDAY, 10)
     await _templates(w, (time(10), time(11), 2))
-    await appointments.set_slots(
+    await appointment_slots.set_slots(
         w.hub.pool,
         SYSTEM,
         w.place,
@@ -165,7 +166,7 @@ async def test_an_explicit_day_replaces_the_templates_and_a_closure_removes_the_
         w.hall_id,
         date(2025, 9, 29),
     )
-    days = await appointments.available_slots(
+    days = await appointment_slots.available_slots(
         w.hub.pool, w.hall_id, w.groups["A"], MAKEUP_SUNDAY, 3, w.clock()
     )
     assert [(d.day, [s.start for s in d.slots]) for d in days] == [
