@@ -75,6 +75,7 @@ def create_app(settings: Settings, hub: Hub | None = None) -> Litestar:
             org.OrgController,
             staff.StaffController,
             devices.DeviceController,
+            devices.hall_devices,
             audit.query_audit,
             notices.NoticeController,
             calendar_api.CalendarController,

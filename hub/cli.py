@@ -5,6 +5,8 @@
     hallhub migrate                apply the SQL migrations and exit
     hallhub device add …           register a device; its token is printed once
     hallhub staff add …            create a staff account with one role grant (first admin)
+    hallhub agent --config F       the device agent of a hall PC or kiosk (agent.toml)
+    hallhub simulate <kind> …      a simulated device on a pty (devices/simulators/cli.py)
 
 Settings come from HALLHUB_* environment variables and ``--config FILE`` (TOML); see
 docs/operations.md. Without HALLHUB_DATABASE_URL the hub runs an embedded PostgreSQL under
@@ -21,6 +23,7 @@ from typing import Any, get_args
 
 import structlog
 
+from devices.simulators import cli as simulator_cli
 from hub.config import ConfigError, Settings, load_settings
 from hub.domain.access import DeviceKind, Role, ScopeKind
 from hub.logs import configure_logging
@@ -68,6 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     sadd.add_argument("--role", required=True, choices=get_args(Role))
     sadd.add_argument("--scope-kind", required=True, choices=get_args(ScopeKind))
     sadd.add_argument("--scope-id", type=int, required=True)
+
+    agent = commands.add_parser(
+        "agent", help="run the device agent: the hall PC's or kiosk's devices as hub peers"
+    )
+    # Its own dest: the global --config is the hub's settings file.
+    agent.add_argument(
+        "--config", dest="agent_config", required=True, metavar="FILE", help="agent.toml"
+    )
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="simulate a device on a pseudo-terminal, scripted from stdin",
+        description=(simulator_cli.__doc__ or "").partition("\n\n")[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulator_cli.add_arguments(simulate)
     return parser
 
 
@@ -90,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": _migrate,
         "device": _device,
         "staff": _staff,
+        "simulate": _simulate,
     }
+    if args.command == "agent":
+        return _agent(args.agent_config)
     try:
         return asyncio.run(runners[args.command](settings, args))
     except KeyboardInterrupt:
@@ -164,6 +186,37 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
         )
     sys.stdout.write(f"staff {member.id} {member.staff_no} {args.role} {args.scope_kind}\n")
     return 0
+
+
+async def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    return await simulator_cli.run(args)
+
+
+def _agent(config_path: str) -> int:
+    """``devices.agent.main.run(config_path)``, imported only now: the agent is optional for
+    the hub and its import pulls in the drivers. ``run`` may be a coroutine function or run
+    its own event loop."""
+    import importlib
+    import inspect
+
+    try:
+        agent_main = importlib.import_module("devices.agent.main")
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not "devices.agent.main".startswith(exc.name):
+            raise  # a dependency of the agent is missing: show it
+        sys.stderr.write("hallhub agent: the device agent (devices.agent.main) is not installed\n")
+        return 2
+    try:
+        result = agent_main.run(config_path)
+        if inspect.isawaitable(result):
+            result = asyncio.run(_awaited(result))
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from hub.config import Settings
 from hub.services import appointments
 from hub.services.access import AccessService
 from hub.services.blob_folder import FolderBlobStore
+from hub.services.card_reads import CardReads
+from hub.services.device_events import DeviceEvents
 from hub.services.events import EventWriter
 from hub.services.jobs import Job, JobRunner
 from hub.services.notify import Dispatcher
@@ -117,6 +119,7 @@ class Hub:
         self.sms: HttpSmsGateway | None = None
         self.speech: SpeechService | None = None
         self.queue: QueueService | None = None
+        self.card_reads: CardReads | None = None
         self.http_port = settings.http_port
         # The hub's notion of now (aware); tests may replace it, even after start().
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -156,6 +159,9 @@ class Hub:
         self.presence = PresenceService(
             self.events, self.feed, self.process_id, s.process_lease_seconds
         )
+        # Issue 5: what devices report, and device alerts as their peers come and go.
+        DeviceEvents(self.events, self.now).install(self.presence)
+        self.card_reads = CardReads(self.events)
         async with pool.acquire() as conn:
             await self.presence.renew_lease(conn)
         self.gateway = Gateway(
@@ -173,6 +179,8 @@ class Hub:
             self.feed,
             self.access,
             self.presence,
+            # Commands of peers: a kiosk page or a staff console asks its ID reader for a card.
+            commands={"read_card": self.card_reads.read_card},
         )
         self.jobs = self._make_jobs()
         await self.feed.start()

@@ -141,6 +141,15 @@ class BleEvaluator:
         """Whether the pad is connected with notifications on."""
         return self._online
 
+    @property
+    def grace(self) -> float:
+        """Seconds waited past a prompt's own timeout; may be changed live (D6)."""
+        return self._grace
+
+    @grace.setter
+    def grace(self, value: float) -> None:
+        self._grace = value
+
     async def connect(self) -> None:
         """Connect now if not connected: find the pad, connect with retries, discover the
         service, turn grade notifications on.

@@ -312,13 +312,19 @@ class EvaluatorPadModel:
 
 
 async def serve(
-    path: str, model: EvaluatorPadModel, baudrate: int = 9600, *, tick_interval: float = 0.1
+    path: str,
+    model: EvaluatorPadModel,
+    baudrate: int = 9600,
+    *,
+    tick_interval: float = 0.1,
+    ready: asyncio.Event | None = None,
 ) -> None:
     """Be the pad on the serial port ``path`` until cancelled or the port reaches EOF.
 
     Host bytes go to ``model``; whatever the pad sends (replies, presses scripted from a test
     or the demo, timeouts) is written as it happens. ``model.tick()`` runs every
-    ``tick_interval`` seconds.
+    ``tick_interval`` seconds. ``ready`` is set once the port is open; bytes sent before
+    that are lost.
 
     Raises:
         serialx.SerialException, OSError: the port cannot be opened or fails.
@@ -327,6 +333,8 @@ async def serve(
         model.on_output = lambda: port.write_nowait(model.data_to_send())
         ticker = asyncio.create_task(_tick(model, tick_interval))
         log.info("evaluator_sim.serving", path=path)
+        if ready is not None:
+            ready.set()
         try:
             pending = model.data_to_send()
             if pending:

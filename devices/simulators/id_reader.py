@@ -19,6 +19,7 @@ gets 0x10; an unknown command 0x21.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import serialx
@@ -158,10 +159,19 @@ class IdReaderModel:
         return _reply(0x21)
 
 
-async def serve(path: str, model: IdReaderModel, baudrate: int = 115200) -> None:
+async def serve(
+    path: str,
+    model: IdReaderModel,
+    baudrate: int = 115200,
+    *,
+    ready: asyncio.Event | None = None,
+) -> None:
     """Answer the host on the serial port at ``path`` with ``model`` until cancelled or the
-    port reaches end of file."""
+    port reaches end of file. ``ready`` is set once the port is open: bytes the host sends
+    before that are lost (opening a port discards pending input)."""
     async with serialx.async_serial_for_url(path, baudrate=baudrate) as port:
+        if ready is not None:
+            ready.set()
         while True:
             data = await port.read(4096)
             if not data:

@@ -12,6 +12,7 @@ runs a bus on a serial port.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 import serialx
@@ -217,12 +218,17 @@ class LedBus:
 
 
 async def serve(
-    path: str, panels: Mapping[int, LedPanelModel] | LedBus, baudrate: int = 9600
+    path: str,
+    panels: Mapping[int, LedPanelModel] | LedBus,
+    baudrate: int = 9600,
+    *,
+    ready: asyncio.Event | None = None,
 ) -> None:
     """Be the panels of one RS-485 line on the serial port ``path`` until cancelled or EOF.
 
     Args:
         panels: address → panel, or a ready :class:`LedBus` (to read its counters).
+        ready: set once the port is open; bytes sent before that are lost.
 
     Raises:
         serialx.SerialException, OSError: the port cannot be opened or fails.
@@ -230,6 +236,8 @@ async def serve(
     bus = panels if isinstance(panels, LedBus) else LedBus(panels)
     async with serialx.async_serial_for_url(path, baudrate=baudrate) as port:
         log.info("led_sim.serving", path=path, addresses=sorted(bus.panels))
+        if ready is not None:
+            ready.set()
         while data := await port.read(4096):
             bus.receive_data(data)
             out = bus.data_to_send()

@@ -1,14 +1,22 @@
-// Ticket kiosk (自助取号, Q1, Q3, Q4, O2): one large button per active service group with its
-// waiting count; optionally an identity document (checked and counted against the daily
-// limits by the hub) and the green channel; or an appointment's check-in by its 6-digit code.
-// The new ticket is shown big with its QR code (the citizen's page /ticket/?t=…) and how many
-// are ahead, then the kiosk returns to the start.
+// Ticket kiosk (自助取号, Q1, Q3, Q4, O2, D1, D2, D5): one large button per active service
+// group with its waiting count; optionally an identity document (typed, or read from the ID
+// card reader) and the green channel; or an appointment's check-in by its 6-digit code (typed
+// or scanned). The new ticket is shown big with its QR code (the citizen's page /ticket/?t=…)
+// and how many are ahead, then the kiosk returns to the start.
 //
-// Address: /kiosk/?hall=<id>[&device_token=<token>]. The device token of the hall's kiosk or
-// ticket machine (also kept in localStorage "hallhub.device_token") makes its tickets the
-// device's; without one the page issues online tickets (rate-limited, no green channel, no
-// check-in: the hub takes those from the hall's devices only).
-// The live waiting counts come from topic hall:<id>, read publicly.
+// Address: /kiosk/?hall=<id>[&device_token=<token>][&device_kind=kiosk|ticket_machine]. The
+// device token of the hall's kiosk or ticket machine (kept in localStorage
+// "hallhub.device_token", its kind in "hallhub.device_kind"; "kiosk" unless told) makes its
+// tickets the device's, and the page a device peer of the hub; without one the page issues
+// online tickets (rate-limited, no green channel, no check-in: the hub takes those from the
+// hall's devices only) and follows the hall publicly.
+//
+// Topics: hall:<id> (the live waiting counts) and, as a device, device:<own id> (the id from
+// the welcome's peer.id "device:<n>"): its snapshot and printer_state events say whether an
+// attached printer can print (else e-ticket mode: a banner, and the QR shown as the ticket);
+// print_failed offers the ticket whose print failed as an e-ticket; card_read (VOLATILE, after
+// the command read_card or a card put on the reader) fills the ID form, never the console;
+// code_scanned checks an appointment in or shows a ticket's status.
 
 import { followHall } from "../lib/hall-page.js";
 import { HubClient } from "../lib/hub-client.js";
@@ -19,11 +27,18 @@ import {
   minutes,
   minutesText,
   queueFromSnapshot,
+  TICKET_STATUS_TEXT,
 } from "../lib/queue-state.js";
+import { CARD_FAILED_TEXT, CardRequest, deviceIdOf } from "../lib/devices.js";
 import { documentOptions, h, readToken, showHallName, stopNotice } from "../lib/ui.js";
 
 export const DEVICE_TOKEN_KEY = "hallhub.device_token";
+export const DEVICE_KIND_KEY = "hallhub.device_kind";
+// The device kinds whose page this is (the hub checks the hello's kind against the token).
+export const KIOSK_KINDS = Object.freeze(["kiosk", "ticket_machine", "info_terminal"]);
 export const RETURN_SECONDS = 20;
+// An e-ticket stays longer: the citizen has to take out a phone and scan it.
+export const E_TICKET_RETURN_SECONDS = 60;
 const PAGE_TITLE = "自助取号";
 // The start screen forgets a typed document number after this long without a touch.
 const IDLE_RESET_MS = 60_000;
@@ -69,6 +84,44 @@ export function errorText(problem, { checkIn = false } = {}) {
   return "取号失败，请稍后重试或咨询工作人员";
 }
 
+// How the ticket reaches the citizen (the issue response's `print`, D1): on paper, or as the
+// QR on this screen. Other values (no printer involved) say nothing.
+const PRINT_TEXT = {
+  queued: "正在打印号票，请取走号票",
+  printing: "正在打印号票，请取走号票",
+};
+
+// Why a print failed (print_failed.reason), for the citizen.
+const PRINT_FAILED_TEXT = {
+  paper_out: "打印纸用完，未能打印号票",
+  cover_open: "打印机上盖未关好，未能打印号票",
+  offline: "打印机未连接，未能打印号票",
+  error: "打印机故障，未能打印号票",
+};
+
+/** The identity document kind of a number read from a card: second-generation readers also
+ * read foreign permanent resident cards (9…) and HK/Macao/Taiwan residence permits (81/82/83). */
+export function documentKindOfCard(number) {
+  const text = String(number ?? "");
+  if (text.startsWith("9")) return "foreign_permanent_id";
+  if (/^8[123]0000/.test(text)) return "hmt_residence_permit";
+  return "resident_id";
+}
+
+/** What the e-ticket banner says: why this kiosk cannot print now (device snapshot's printers). */
+export function eTicketTitle(printers) {
+  if (!printers.length) return "本机暂不打印号票，请扫码保存电子票";
+  if (printers.some((p) => p.paper === "out")) return "打印纸不足，请扫码保存电子票";
+  return "打印机暂停使用，请扫码保存电子票";
+}
+
+/** Why the ticket on screen was not printed, while the kiosk is in e-ticket mode. */
+function noPrintReason(printers) {
+  if (!printers.length) return "本机不打印纸质号票";
+  if (printers.some((p) => p.paper === "out")) return "打印纸不足，未能打印号票";
+  return "打印机暂停使用，未能打印号票";
+}
+
 class Kiosk {
   constructor(hallId, deviceToken) {
     this.hallId = hallId;
@@ -76,9 +129,16 @@ class Kiosk {
     this.queue = queueFromSnapshot(null);
     this.timezone = null;
     this.busy = false;
-    this.issued = null; // the last IssuedTicket
+    this.issued = null; // the last IssuedTicket shown
+    this.client = null;
+    this.deviceId = null; // from the welcome, when the page is a device peer
+    this.device = null; // the device:<id> snapshot
+    this.printers = new Map(); // printer_id -> PrinterState
+    this.eTicket = false;
+    this.card = null; // CardRequest, once linked as a device
     this._countdown = null;
     this._idle = null;
+    this._scannedTimer = null;
   }
 
   onSnapshot(data) {
@@ -93,6 +153,161 @@ class Kiosk {
     this.queue = applyQueueEvent(this.queue, event);
     this.renderGroups();
   }
+
+  // --- the device link (device:<id>) -----------------------------------------------------
+
+  /** After every welcome: as a device peer, follow the device's own topic. */
+  onWelcome(welcome) {
+    const id = deviceIdOf(welcome?.peer?.id);
+    if (id === null || id === this.deviceId) return;
+    if (this.deviceId !== null) this.client.unsubscribe(`device:${this.deviceId}`);
+    this.deviceId = id;
+    document.body.dataset.deviceId = String(id);
+    this.card = new CardRequest(this.client, {
+      onCard: (card) => this.fillFromCard(card),
+      onFailed: (reason) => {
+        this.cardStatus(CARD_FAILED_TEXT[reason] ?? CARD_FAILED_TEXT.read_failed, true);
+        if (reason === "no_reader") $("read-card").hidden = true; // until the next snapshot
+      },
+      onState: (state) => {
+        $("read-card").disabled = state === "reading";
+        document.body.toggleAttribute("data-reading-card", state === "reading");
+      },
+    });
+    this.client.subscribe(`device:${id}`, {
+      onSnapshot: (data) => this.onDeviceSnapshot(data),
+      onEvent: (event) => this.onDeviceEvent(event),
+    });
+  }
+
+  onDeviceSnapshot(data) {
+    this.device = data ?? {};
+    this.printers = new Map((this.device.printers ?? []).map((p) => [p.printer_id, p]));
+    this.setETicket(Boolean(this.device.e_ticket));
+    this.renderReader();
+  }
+
+  onDeviceEvent(event) {
+    if (this.card?.onEvent(event)) return;
+    const data = event.data ?? {};
+    switch (event.name) {
+      case "printer_state":
+        this.printers.set(data.printer_id, data);
+        this.setETicket(Boolean(data.e_ticket));
+        break;
+      case "print_failed":
+        this.printFailed(data);
+        break;
+      case "code_scanned":
+        this.onScanned(data);
+        break;
+      case "configure":
+        if (this.device) this.device.config = data.settings ?? {};
+        break;
+      default:
+        break; // an event this page does not act on
+    }
+  }
+
+  /** The ID card button: shown on a kiosk linked as a device (a snapshot that lists its
+   * readers hides it when there is none). */
+  renderReader() {
+    const readers = this.device?.readers;
+    $("read-card").hidden = this.deviceId === null || (Array.isArray(readers) && readers.length === 0);
+  }
+
+  setETicket(on) {
+    this.eTicket = on;
+    document.body.dataset.eTicket = String(on);
+    $("e-ticket-banner").hidden = !on;
+    $("e-ticket-title").textContent = eTicketTitle([...this.printers.values()]);
+  }
+
+  // --- ID card ----------------------------------------------------------------------------
+
+  async readCard() {
+    if (!this.card || this.card.reading) return;
+    if (document.body.dataset.view !== "start") this.backToStart();
+    this.showAppointment(false);
+    this.showIdEntry(true);
+    this.showError(null);
+    this.cardStatus("正在读取身份证，请将身份证放在读卡区…");
+    const readers = this.device?.readers;
+    const args = Array.isArray(readers) && readers.length ? { reader_id: readerId(readers[0]) } : {};
+    await this.card.read(args);
+  }
+
+  /** A card read (VOLATILE card_read): its name and number go into the form, nowhere else. */
+  fillFromCard(card) {
+    if (document.body.dataset.view !== "start") this.backToStart();
+    this.showAppointment(false);
+    this.showIdEntry(true);
+    $("id-kind").value = documentKindOfCard(card.id_number);
+    $("id-number").value = String(card.id_number ?? "").toUpperCase();
+    $("id-name").value = String(card.name ?? "").slice(0, 50);
+    this.showError(null);
+    this.cardStatus("已读取身份证，请选择办理的业务");
+    this.touched();
+  }
+
+  cardStatus(text, failed = false) {
+    $("card-status").hidden = !text;
+    $("card-status").textContent = text ?? "";
+    $("card-status").classList.toggle("failed", failed);
+  }
+
+  // --- scanned codes (code_scanned) --------------------------------------------------------
+
+  onScanned(data) {
+    this.touched();
+    if (data.kind === "appointment") {
+      if (document.body.dataset.view !== "start") this.backToStart();
+      this.showIdEntry(false);
+      setPressed($("green"), false);
+      this.showAppointment(true);
+      $("appointment-code").value = String(data.value ?? "").slice(0, 6);
+      this.checkIn();
+    } else if (data.kind === "ticket") {
+      this.showScannedTicket(String(data.value ?? ""));
+    } else {
+      if (document.body.dataset.view !== "start") this.backToStart();
+      this.showError("无法识别该二维码：请出示预约码或号票二维码");
+    }
+  }
+
+  /** A ticket's QR scanned: its status, as the citizen's page shows it. */
+  async showScannedTicket(token) {
+    const ticket = await this.fetchTicket(token);
+    if (!ticket) {
+      if (document.body.dataset.view !== "start") this.backToStart();
+      this.showError("未找到该号票，请咨询工作人员");
+      return;
+    }
+    this.leaveResult();
+    $("scanned-group").textContent = ticket.group_name;
+    $("scanned-number").textContent = ticket.number;
+    $("scanned-status").textContent = TICKET_STATUS_TEXT[ticket.status] ?? ticket.status;
+    $("scanned-status").dataset.status = ticket.status;
+    $("scanned-detail").textContent = ticketDetail(ticket);
+    $("scanned").dataset.token = token;
+    $("start").hidden = true;
+    $("scanned").hidden = false;
+    document.body.dataset.view = "scanned";
+    clearTimeout(this._scannedTimer);
+    this._scannedTimer = setTimeout(() => this.backToStart(), RETURN_SECONDS * 1000);
+  }
+
+  async fetchTicket(token) {
+    if (!token) return null;
+    try {
+      const response = await fetch(`/api/tickets/${encodeURIComponent(token)}`, { cache: "no-store" });
+      return response.ok ? await response.json() : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // --- issuing -----------------------------------------------------------------------------
 
   renderGroups() {
     const groups = this.queue.groups.filter((g) => g.active);
@@ -129,6 +344,8 @@ class Kiosk {
       const number = $("id-number").value.replace(/\s+/g, "").toUpperCase();
       if (!number) return { error: "请输入证件号码，或关闭“证件取号”" };
       body.id_document = { kind: $("id-kind").value, number };
+      const name = $("id-name").value.trim();
+      if (name) body.name = name.slice(0, 50);
     }
     return { body };
   }
@@ -141,7 +358,7 @@ class Kiosk {
       return;
     }
     const issued = await this.post(`/api/halls/${this.hallId}/tickets`, body, {});
-    if (issued) this.showResult(issued);
+    if (issued) this.showResult(issued, issued.print);
   }
 
   /** Check an appointment in by its code (O2): its ticket is issued like any other. */
@@ -154,7 +371,7 @@ class Kiosk {
     }
     const url = `/api/halls/${this.hallId}/appointments/${code}/check-in`;
     const checkedIn = await this.post(url, null, { checkIn: true });
-    if (checkedIn) this.showResult(checkedIn.ticket);
+    if (checkedIn) this.showResult(checkedIn.ticket, checkedIn.print ?? checkedIn.ticket?.print);
   }
 
   /** POST as this device; the answer's JSON, or null after showing why it failed. */
@@ -172,7 +389,7 @@ class Kiosk {
           body: body === null ? undefined : JSON.stringify(body),
         });
       } catch (err) {
-        console.warn("kiosk: request failed", err);
+        console.warn("kiosk: request failed", err.name);
         this.showError(errorText(null));
         return null;
       }
@@ -197,7 +414,12 @@ class Kiosk {
     $("error").textContent = text ?? "";
   }
 
-  showResult(issued) {
+  /**
+   * The new ticket, with how it reaches the citizen: `print` "e_ticket" (or no print field
+   * while this kiosk is in e-ticket mode) shows the QR as the ticket; "queued"/"printing" says
+   * the paper ticket is on its way.
+   */
+  showResult(issued, print = undefined) {
     this.issued = issued;
     const ticket = issued.ticket;
     $("result-group").textContent = ticket.group_name;
@@ -207,11 +429,51 @@ class Kiosk {
     $("result-estimate").textContent = n > 0 ? `预计等待约 ${n} 分钟` : "请留意叫号";
     $("result-qr").src = `/api/tickets/${encodeURIComponent(issued.token)}/qr.svg`;
     $("result").dataset.token = issued.token;
+    $("result").dataset.ticketId = String(issued.ticket_id ?? "");
     this.clearOptions(); // the document number leaves the screen at once
+    clearTimeout(this._scannedTimer);
+    $("scanned").hidden = true;
     document.body.dataset.view = "result";
     $("start").hidden = true;
     $("result").hidden = false;
-    let left = RETURN_SECONDS;
+    const mode = print ?? (this.deviceId !== null && this.eTicket ? "e_ticket" : null);
+    this.setPrintMode(mode, mode === "e_ticket" && this.eTicket ? noPrintReason([...this.printers.values()]) : null);
+  }
+
+  /** The result screen as a paper ticket on its way, or as the e-ticket itself. */
+  setPrintMode(mode, reason = null) {
+    const eTicket = mode === "e_ticket";
+    $("result").dataset.print = mode ?? "";
+    $("result-title").textContent = eTicket ? "电子号票" : "取号成功";
+    $("result-qr-caption").textContent = eTicket
+      ? "扫码保存，凭电子票办理"
+      : "微信或浏览器扫码，随时查看排队进度";
+    const text = eTicket ? `${reason ?? "本次未打印纸质号票"}，请用手机扫码保存电子票` : PRINT_TEXT[mode] ?? "";
+    $("result-print").textContent = text;
+    $("result-print").hidden = !text;
+    this.countdown(eTicket ? E_TICKET_RETURN_SECONDS : RETURN_SECONDS);
+  }
+
+  /** print_failed: the ticket on screen turns into its e-ticket; a ticket no longer on screen
+   * is brought back as an e-ticket, so no failed print goes unnoticed. */
+  async printFailed(data) {
+    const reason = PRINT_FAILED_TEXT[data.reason] ?? PRINT_FAILED_TEXT.error;
+    const onScreen =
+      this.issued &&
+      document.body.dataset.view === "result" &&
+      (this.issued.token === data.token || (data.ticket_id && this.issued.ticket_id === data.ticket_id));
+    if (onScreen) {
+      this.setPrintMode("e_ticket", reason);
+      return;
+    }
+    const ticket = await this.fetchTicket(data.token);
+    if (!ticket) return;
+    this.showResult({ ticket_id: data.ticket_id, token: data.token, ticket }, "e_ticket");
+    this.setPrintMode("e_ticket", reason);
+  }
+
+  countdown(seconds) {
+    let left = seconds;
     $("countdown").textContent = left;
     clearInterval(this._countdown);
     this._countdown = setInterval(() => {
@@ -221,12 +483,19 @@ class Kiosk {
     }, 1000);
   }
 
-  backToStart() {
+  leaveResult() {
     clearInterval(this._countdown);
     this._countdown = null;
     this.issued = null;
     $("result").hidden = true;
+    $("result").dataset.print = "";
     $("result-qr").removeAttribute("src");
+  }
+
+  backToStart() {
+    this.leaveResult();
+    clearTimeout(this._scannedTimer);
+    $("scanned").hidden = true;
     $("start").hidden = false;
     document.body.dataset.view = "start";
     this.showError(null);
@@ -234,6 +503,7 @@ class Kiosk {
 
   clearOptions() {
     $("id-number").value = "";
+    $("id-name").value = "";
     $("appointment-code").value = "";
     setPressed($("green"), false);
     this.showIdEntry(false);
@@ -243,7 +513,11 @@ class Kiosk {
   showIdEntry(on) {
     setPressed($("use-id"), on);
     $("id-entry").hidden = !on;
-    if (!on) $("id-number").value = "";
+    if (!on) {
+      $("id-number").value = "";
+      $("id-name").value = "";
+      this.cardStatus(null);
+    }
   }
 
   /** Check-in replaces the choice of a group: the appointment names its group. */
@@ -274,6 +548,7 @@ class Kiosk {
       this.showIdEntry(on);
       if (on) $("id-number").focus();
     });
+    $("read-card").addEventListener("click", () => this.readCard());
     if (!this.deviceToken) {
       $("appointment").disabled = true;
       $("appointment-detail").textContent = "请到大厅自助终端签到";
@@ -290,8 +565,24 @@ class Kiosk {
     keypad($("keypad"), $("id-number"), KEYS, 40);
     keypad($("code-keypad"), $("appointment-code"), CODE_KEYS, 6);
     $("done").addEventListener("click", () => this.backToStart());
+    $("scanned-done").addEventListener("click", () => this.backToStart());
     for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, () => this.touched());
   }
+}
+
+/** A reader as a device snapshot may list it: an id, or {device_id | id}. */
+function readerId(reader) {
+  return typeof reader === "object" && reader !== null ? (reader.device_id ?? reader.id) : reader;
+}
+
+/** One line under a scanned ticket's status. */
+function ticketDetail(ticket) {
+  if (ticket.status === "waiting") {
+    return ticket.ahead > 0 ? `前面还有 ${ticket.ahead} 人` : "下一位就是您";
+  }
+  if (ticket.status === "called" && ticket.window_number) return `请到 ${ticket.window_number} 号窗口办理`;
+  if (ticket.status === "held") return "请留意工作人员呼叫";
+  return "本号票已结束";
 }
 
 /** On-screen keys typing into `input` (kiosks have no keyboard); ⌫ deletes. */
@@ -324,6 +615,47 @@ function notice(text) {
   stopNotice(text);
 }
 
+/** The kind the kiosk says it is in hello: `?device_kind=` (kept) or the kept one; "kiosk". */
+function readDeviceKind(params) {
+  const wanted = params.get("device_kind");
+  let kind = null;
+  try {
+    if (KIOSK_KINDS.includes(wanted)) localStorage.setItem(DEVICE_KIND_KEY, wanted);
+    kind = localStorage.getItem(DEVICE_KIND_KEY);
+  } catch {
+    kind = wanted;
+  }
+  return KIOSK_KINDS.includes(kind) ? kind : "kiosk";
+}
+
+/**
+ * The hub refused the device's hello (4401). When it says the token is another kiosk kind's
+ * ("token belongs to a ticket_machine, …"), the page says that kind from now on; a token it
+ * does not know (revoked) leaves the page a public one, as without a token.
+ */
+function onRefused(client, kiosk, { code, reason }) {
+  if (code !== 4401 || !client.token) return;
+  const said = /token belongs to an? ([a-z_]+)/.exec(reason ?? "")?.[1];
+  // After the client's own handling of the close (it schedules a retry): then restart.
+  setTimeout(() => {
+    client.stop();
+    if (KIOSK_KINDS.includes(said) && said !== client.kind) {
+      client.kind = said;
+      try {
+        localStorage.setItem(DEVICE_KIND_KEY, said);
+      } catch {
+        /* storage disabled: this visit only */
+      }
+    } else {
+      console.warn("kiosk: the hub does not know this device token; following the hall publicly");
+      client.token = null;
+      client.kind = "kiosk_page";
+      kiosk.renderReader();
+    }
+    client.start();
+  }, 0);
+}
+
 function main() {
   $("id-kind").replaceChildren(...documentOptions());
   const params = new URLSearchParams(location.search);
@@ -337,7 +669,14 @@ function main() {
   showHallName(PAGE_TITLE, `大厅 ${hall}`);
   const kiosk = new Kiosk(Number(hall), deviceToken);
   kiosk.setUp();
-  const client = new HubClient({ kind: "kiosk_page", client: "kiosk-page" });
+  // As a device (its token and kind) the kiosk is a peer of the hall: its presence, its
+  // printer, its readers. Without a token it follows the hall publicly.
+  const client = deviceToken
+    ? new HubClient({ kind: readDeviceKind(params), token: deviceToken, client: "kiosk-page" })
+    : new HubClient({ kind: "kiosk_page", client: "kiosk-page" });
+  kiosk.client = client;
+  client.addEventListener("welcome", (event) => kiosk.onWelcome(event.detail));
+  client.addEventListener("state", (event) => onRefused(client, kiosk, event.detail));
   // A new service day: today's counts by a fresh snapshot (followHall).
   followHall(client, hall, kiosk);
   window.hallhub = { client, kiosk };

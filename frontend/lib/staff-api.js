@@ -56,6 +56,12 @@ const FIELD_TEXT = Object.freeze({
   group_id: "业务分组",
   kind: "设备类型",
   number: "编号",
+  host_id: "所属终端",
+  settings: "远程配置",
+  poll_seconds: "状态查询间隔",
+  timeout_s: "等待时间",
+  header: "票头文字",
+  footer: "票尾文字",
 });
 
 /** A failed request: `code` is the problem's code ("network" when the hub was not reached),

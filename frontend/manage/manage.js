@@ -9,6 +9,7 @@
 // hall:<id> so that a change made elsewhere (another manager, `hallhub demo`) shows at once:
 // queue_configured reloads it, queue events update the waiting counts.
 
+import { DEVICE_KIND_TEXT } from "../lib/devices.js";
 import { HubClient } from "../lib/hub-client.js";
 import { applyQueueEvent, queueFromSnapshot } from "../lib/queue-state.js";
 import {
@@ -16,16 +17,10 @@ import {
 } from "../lib/staff-api.js";
 import { clockText, connectionBanner, h, shortTime } from "../lib/ui.js";
 
-const DEVICE_KINDS = Object.freeze({
-  ticket_machine: "取号机",
-  hall_display: "综合屏",
-  window_display: "窗口显示屏",
-  evaluator: "评价器",
-  kiosk: "自助服务终端",
-  info_terminal: "智能触摸终端",
-  id_reader: "身份证读卡器",
-  scanner: "高拍仪",
-});
+// The kinds a manager registers (the agent is not registered: it runs the devices' peers).
+const DEVICE_KINDS = Object.freeze(
+  Object.fromEntries(Object.entries(DEVICE_KIND_TEXT).filter(([kind]) => kind !== "agent")),
+);
 const MAX_RANK = 9;
 const CLOSURE_DAYS = 90;
 const RELOAD_DELAY_MS = 100;
@@ -92,6 +87,7 @@ class ManagerConsole {
     });
     this.client.start();
     document.body.dataset.view = "manage";
+    for (const id of ["monitor-nav", "monitor-link"]) $(id).href = `/devices/?hall=${this.hallId}`;
     this.reload();
     this.loadDevices();
     this.loadNotices();
@@ -406,9 +402,13 @@ class ManagerConsole {
     const dialog = $("token-dialog");
     $("token-device").textContent = name;
     $("token-value").textContent = token;
-    dialog.onclose = () => {
+    // Gone as the dialog closes: its close event comes a task later than the dialog hides, so
+    // the closing button clears it at once (Esc still goes through the close event).
+    const forget = () => {
       $("token-value").textContent = "";
     };
+    dialog.onclose = forget;
+    dialog.querySelector("button.primary").onclick = forget;
     dialog.showModal();
   }
 

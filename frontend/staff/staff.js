@@ -8,12 +8,18 @@
 // The page follows hall:<id> (hub-client.js): the snapshot lists the windows to choose from
 // and the group names; an event that touches this window or its groups reloads the window's
 // console (GET …/console: its tickets and its queue in calling order).
+//
+// ID card (D2, O3): when the window has an ID card reader, 读身份证 (or I) sends the websocket
+// command read_card; the card comes back as a VOLATILE card_read on staff:<own staff id> and
+// is shown masked only (as the hub masks: name 张*, number 110***********0021), with whether
+// it is the document the current ticket was taken with. The full card is never kept.
 
 import { HubClient } from "../lib/hub-client.js";
 import { WINDOW_STATUS_TEXT, applyQueueEvent, queueFromSnapshot, unixSeconds } from "../lib/queue-state.js";
 import {
   PRIORITY_TEXT, STAFF_NO_KEY, startStaffPage, store, storeToken, stored,
 } from "../lib/staff-api.js";
+import { CARD_FAILED_TEXT, CardRequest, maskName, maskNumber, validityText } from "../lib/devices.js";
 import { DOCUMENT_TEXT, clockText, connectionBanner, h, relativeTime } from "../lib/ui.js";
 
 const WINDOW_KEY = "hallhub.staff.window"; // "<hall id>:<window id>" of the last sign-in
@@ -31,7 +37,10 @@ const SHORTCUTS = Object.freeze({
   f: "finish",
   Enter: "finish",
   p: "pause",
+  i: "read-card",
 });
+
+const SEX_TEXT = { 1: "男", 2: "女", male: "男", female: "女" };
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,6 +72,9 @@ class StaffConsole {
     this.busy = false;
     this.refreshTimer = null;
     this.client = null;
+    this.card = null; // CardRequest
+    this.reader = undefined; // the window's id_reader: an id, null (none) or undefined (unknown)
+    this.cardTicket = null; // the ticket that was current when the card was read
   }
 
   start() {
@@ -72,7 +84,25 @@ class StaffConsole {
       onSnapshot: (data) => this.onSnapshot(data),
       onEvent: (event) => this.onEvent(event),
     });
+    // A card read at this window's reader is for this staff member only (VOLATILE events).
+    this.card = new CardRequest(this.client, {
+      onCard: (card) => this.showCard(card),
+      onFailed: (reason) => {
+        const text = reason === "no_reader" ? "本窗口未配置身份证读卡器" : CARD_FAILED_TEXT[reason];
+        this.cardStatus(text ?? CARD_FAILED_TEXT.read_failed, true);
+      },
+      onState: (state) => {
+        $("btn-read-card").disabled = state === "reading";
+      },
+    });
+    if (this.me.staff_id) {
+      this.client.subscribe(`staff:${this.me.staff_id}`, { onEvent: (event) => this.card.onEvent(event) });
+    }
     this.client.start();
+    $("btn-read-card").addEventListener("click", () => {
+      $("btn-read-card").blur();
+      this.readCard();
+    });
     document.addEventListener("keydown", (event) => this.onKey(event));
     for (const button of document.querySelectorAll("#actions [data-action]")) {
       button.addEventListener("click", () => {
@@ -187,6 +217,7 @@ class StaffConsole {
       this.console = { state: result, queue: this.console?.queue ?? [] };
       this.view("console");
       this.render();
+      this.findReader();
       await this.refresh();
     } catch (error) {
       this.fail(error);
@@ -237,6 +268,7 @@ class StaffConsole {
   }
 
   renderCurrent(ticket) {
+    if ((ticket?.ticket_id ?? null) !== this.cardTicket) this.clearCard();
     $("current").dataset.state = ticket ? "serving" : "idle";
     $("current-number").textContent = ticket ? ticket.number : "—";
     $("current-group").textContent = ticket ? this.groupName(ticket.group_id) : "暂无办理中的号票，请叫号";
@@ -330,6 +362,10 @@ class StaffConsole {
 
   perform(action) {
     const status = this.console?.state.window.status;
+    if (action === "read-card") {
+      if (!$("card-panel").hidden) this.readCard();
+      return;
+    }
     if (action === "transfer") {
       if (this.current()) this.openTransfer();
       else showError("当前没有正在办理的号票");
@@ -382,6 +418,71 @@ class StaffConsole {
       ...groups.map((g) => choice(`${g.prefix} ${g.name}（等候 ${g.waiting}）`, { group_id: g.group_id }, { groupId: g.group_id })),
     );
     dialog.showModal();
+  }
+
+  // --- ID card --------------------------------------------------------------------------
+
+  /** Whether this window has an ID card reader: from the hall's device list when this staff
+   * member may read it; otherwise unknown, and the hub answers the read (no_reader). */
+  async findReader() {
+    const windowId = this.windowId;
+    this.reader = undefined;
+    try {
+      const devices = await this.api.get(`/api/halls/${this.hallId}/devices`);
+      const reader = devices.find((d) => d.kind === "id_reader" && d.window_id === windowId && !d.revoked_at);
+      this.reader = reader ? reader.id : null;
+    } catch {
+      this.reader = undefined; // not allowed to list devices, or an older hub
+    }
+    if (windowId === this.windowId) $("card-panel").hidden = this.reader === null;
+  }
+
+  async readCard() {
+    if (!this.card || this.card.reading || this.windowId === null) return;
+    this.clearCard();
+    this.cardStatus("正在读卡，请将身份证放在读卡器上…");
+    // Without a reader id the hub asks the reader at the window this staff member works.
+    const args = this.reader ? { reader_id: this.reader } : {};
+    await this.card.read(args);
+  }
+
+  /** The card, masked; compared with the document of the current ticket. */
+  showCard(card) {
+    const ticket = this.current();
+    this.cardTicket = ticket?.ticket_id ?? null;
+    const masked = maskNumber(card.id_number);
+    $("card-name").textContent = maskName(card.name) || "—";
+    $("card-sex").textContent = SEX_TEXT[card.sex] ?? card.sex ?? "—";
+    $("card-nation").textContent = card.nation ?? "—";
+    $("card-id").textContent = masked;
+    $("card-valid").textContent = validityText(card);
+    const expired = card.valid_to && card.valid_to.replaceAll(".", "-") < new Date().toISOString().slice(0, 10);
+    let match;
+    let text;
+    if (expired) [match, text] = ["expired", "证件已过有效期"];
+    else if (!ticket) [match, text] = ["none", "当前没有办理中的号票"];
+    else if (!ticket.id_masked) [match, text] = ["none", "号票未登记证件"];
+    else if (ticket.id_masked === masked) [match, text] = ["yes", "与号票登记的证件一致"];
+    else [match, text] = ["no", "与号票登记的证件不一致"];
+    $("card-match").textContent = text;
+    $("card-match").dataset.match = match;
+    $("card-facts").hidden = false;
+    this.cardStatus("已读卡");
+  }
+
+  clearCard() {
+    this.cardTicket = this.current()?.ticket_id ?? null;
+    $("card-facts").hidden = true;
+    for (const id of ["card-name", "card-sex", "card-nation", "card-id", "card-valid", "card-match"]) {
+      $(id).textContent = "";
+    }
+    this.cardStatus(null);
+  }
+
+  cardStatus(text, failed = false) {
+    $("card-status").hidden = !text;
+    $("card-status").textContent = text ?? "";
+    $("card-status").classList.toggle("failed", failed);
   }
 
   fail(error) {

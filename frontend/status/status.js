@@ -4,23 +4,14 @@
 // Address: /status/?hall=<id>[&token=<staff session token>]; the token is otherwise read
 // from localStorage "hallhub.token" (see ui.js readToken).
 
+import { DEVICE_KIND_ORDER, DEVICE_KIND_TEXT } from "../lib/devices.js";
 import { HubClient } from "../lib/hub-client.js";
 import {
   clockText, connectionBanner, h, readToken, relativeTime, shortTime, showHallName, stopNotice,
 } from "../lib/ui.js";
 
-const KIND_NAMES = {
-  ticket_machine: "取号机",
-  hall_display: "综合屏",
-  window_display: "窗口显示屏",
-  evaluator: "评价器",
-  kiosk: "自助服务终端",
-  id_reader: "身份证读卡器",
-  info_terminal: "智能触摸终端",
-  scanner: "高拍仪",
-  agent: "设备代理",
-};
-const KIND_ORDER = Object.keys(KIND_NAMES);
+const KIND_NAMES = DEVICE_KIND_TEXT;
+const KIND_ORDER = DEVICE_KIND_ORDER;
 const PAGE_TITLE = "设备在线状态";
 // Above this many devices the table switches to smaller type (style.css table.board.dense).
 const DENSE_ROWS = 12;

@@ -157,6 +157,7 @@ class AppointmentController(Controller):
             device_id=device_id,
             actor=actor,
             place=place,
+            print_base_url=str(request.base_url) if device_id is not None else None,
         )
 
     @post("/appointments/check-in", status_code=201)
@@ -181,6 +182,7 @@ class AppointmentController(Controller):
             device_id=device_id,
             actor=actor,
             place=place,
+            print_base_url=str(request.base_url) if device_id is not None else None,
         )
 
     @get("/appointments")

@@ -32,6 +32,8 @@ from hub.domain.errors import (
     NotSignedIn,
     RateLimited,
     SpeechUnavailable,
+    TooLarge,
+    UnsupportedType,
 )
 
 log = structlog.get_logger("hub.api")
@@ -47,6 +49,8 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotAllowed: 403,
     RateLimited: 429,
     SpeechUnavailable: 503,
+    TooLarge: 413,
+    UnsupportedType: 415,
     DomainError: 400,
 }
 

@@ -115,8 +115,15 @@ class TicketController(Controller):
             device_id = int(caller.id.removeprefix("device:"))
             if data.id_document is not None and source == "ticket_machine":
                 source = "id_card"
+            # D1: a ticket of a kiosk or ticket machine is printed by its printer, the QR
+            # code pointing at this hub as the device reached it (as hub/api/ticket_qr.py).
             return await service.issue(
-                hall_id, data, source=source, caller="device", device_id=device_id
+                hall_id,
+                data,
+                source=source,
+                caller="device",
+                device_id=device_id,
+                print_base_url=str(request.base_url),
             )
         if caller.kind == "staff":
             place = await hall_place(pool, hall_id, field="path.hall_id")

@@ -10,7 +10,6 @@ endpoint cannot be used to draw codes for arbitrary text.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import asyncpg
 import segno
@@ -20,7 +19,10 @@ from litestar.params import FromPath
 
 from hub.api.ratelimit import public_rate_guard
 from hub.domain.errors import NotFound
+from hub.services.printing import ticket_page_url
 from hub.services.queue_views import ticket_status
+
+__all__ = ["qr_svg", "ticket_page_url", "ticket_qr"]
 
 MEDIA_TYPE = "image/svg+xml"
 # A token never changes its code; "private": the token is a secret, keep it out of shared caches.
@@ -29,11 +31,6 @@ TOKEN_MAX = 64
 # Pixels per module and the quiet zone (ISO/IEC 18004 asks for four modules).
 SCALE = 8
 BORDER = 4
-
-
-def ticket_page_url(base_url: str, token: str) -> str:
-    """``http://hall.example/`` and ``abc`` → ``http://hall.example/ticket/?t=abc``."""
-    return f"{base_url.rstrip('/')}/ticket/?t={quote(token, safe='')}"
 
 
 def qr_svg(text: str, title: str = "") -> bytes:

@@ -44,7 +44,8 @@ import msgspec
 Role = Literal["admin", "hall_manager", "window_staff", "supervisor"]
 ScopeKind = Literal["hall", "department", "region"]
 PrincipalKind = Literal["device", "staff", "public"]
-# Device kinds from GLOSSARY.md (D1-D5).
+# Device kinds from GLOSSARY.md (D1-D5); a printer (D1) and a code reader (D5) belong to the
+# kiosk or ticket machine whose page uses them (device.host_id, issue 5).
 DeviceKind = Literal[
     "ticket_machine",
     "hall_display",
@@ -54,6 +55,8 @@ DeviceKind = Literal[
     "info_terminal",
     "id_reader",
     "scanner",
+    "printer",
+    "code_reader",
 ]
 Action = Literal[
     "org.read",

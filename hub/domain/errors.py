@@ -10,8 +10,10 @@ DomainError                 domain_error
 ├── SignInFailed            sign_in_failed     wrong staff number or password (one code for both)
 ├── NotAllowed              forbidden          the role or scope does not cover the target
 ├── RateLimited             rate_limited       too many public requests; ``retry_after`` seconds
-└── SpeechUnavailable       speech_unavailable the speech synthesizer is missing, failed or
-                                               timed out (Q5 announcements)
+├── SpeechUnavailable       speech_unavailable the speech synthesizer is missing, failed or
+│                                              timed out (Q5 announcements)
+├── TooLarge                too_large          an upload over its size limit (a scan, D3)
+└── UnsupportedType         unsupported_media_type  an upload of a type not taken
 
 The API maps each class to an HTTP status in one table (hub/api/problems.py).
 """
@@ -73,3 +75,11 @@ class RateLimited(DomainError):
 
 class SpeechUnavailable(DomainError):
     code = "speech_unavailable"
+
+
+class TooLarge(DomainError):
+    code = "too_large"
+
+
+class UnsupportedType(DomainError):
+    code = "unsupported_media_type"

@@ -16,6 +16,7 @@ AccessService
     ``presence:<id>`` staff with admin, hall_manager or supervisor covering the hall
     ``staff:<id>``    that staff member only
     ``device:<id>``   that device only
+    ``alerts:<id>``   device alerts of a hall: as ``presence:<id>``
     ================  ===========================================================
 """
 
@@ -188,10 +189,10 @@ class AccessService:
             await self.hall(key)
         elif name.kind == "window":
             await self._window_hall(key)
-        elif name.kind == "presence":
+        elif name.kind in ("presence", "alerts"):
             place = await self.hall(key)
             if not may(principal, "presence.watch", place):
-                raise Forbidden(f"presence of hall {key} is for its managers and supervisors")
+                raise Forbidden(f"{name.kind} of hall {key} is for its managers and supervisors")
         elif name.kind == "staff":
             if principal.kind != "staff" or principal.staff_id != key:
                 raise Forbidden(f"{topic} is for staff member {key} only")

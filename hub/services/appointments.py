@@ -479,9 +479,11 @@ async def check_in(
     device_id: int | None = None,
     actor: audit.Actor | None = None,
     place: Place | None = None,
+    print_base_url: str | None = None,
 ) -> CheckedIn:
     """Check an appointment in by its code or the document it was booked with; inside its
-    window a ticket of priority ``appointment`` is issued (module docstring).
+    window a ticket of priority ``appointment`` is issued (module docstring), printed by the
+    kiosk's printer when ``print_base_url`` is given and one can print (hub/services/printing).
 
     Raises:
         NotFound: no such code (``path.code``) or no appointment today for the document
@@ -551,6 +553,7 @@ async def check_in(
         actor=actor,
         place=place,
         within=record,
+        print_base_url=print_base_url,
     )
     log.info(
         "appointment_checked_in", hall=hall_id, appointment=row.id, ticket=ticket.ticket.number

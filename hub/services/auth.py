@@ -69,6 +69,9 @@ class DeviceRecord(msgspec.Struct, frozen=True, kw_only=True):
     firmware: str
     created_at: datetime
     revoked_at: datetime | None
+    # Issue 5: the host (kiosk, ticket machine) it belongs to, or the window it stands at.
+    host_id: int | None = None
+    window_id: int | None = None
 
 
 class DeviceCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -197,7 +200,9 @@ async def device_by_token(pool: asyncpg.Pool, token: str) -> Principal | None:
     return device_principal(row["id"], row["hall_id"], row["kind"], row["name"])
 
 
-_DEVICE_COLUMNS = "id, hall_id, kind, name, model, firmware, created_at, revoked_at"
+_DEVICE_COLUMNS = (
+    "id, hall_id, kind, name, model, firmware, created_at, revoked_at, host_id, window_id"
+)
 
 
 async def register_device(

@@ -8,6 +8,10 @@
 Events are appended to the outbox in the same transaction as the change they describe
 (realtime/outbox.py), so a crash after commit loses no event (the feed's reconcile finds
 it) and a rollback announces nothing.
+
+A VOLATILE event (:meth:`Tx.emit_volatile`: personal data such as an ID card read) is never
+stored: it is sent to the topic's current subscribers after commit, and only if the
+transaction commits; a subscriber that is not connected then never gets it.
 """
 
 from __future__ import annotations
@@ -21,23 +25,29 @@ import asyncpg
 
 from realtime import outbox
 from realtime.feed import Feed
-from realtime.outbox import StoredEvent
+from realtime.outbox import StoredEvent, volatile_frame
 
 
 class Tx:
     """A transaction in progress: its connection and the events it will announce."""
 
-    __slots__ = ("_clock", "conn", "events")
+    __slots__ = ("_clock", "conn", "events", "volatile")
 
     def __init__(self, conn: asyncpg.Connection, clock: Callable[[], float]) -> None:
         self.conn = conn
         self.events: list[StoredEvent] = []
+        self.volatile: list[tuple[str, bytes]] = []
         self._clock = clock
 
     async def emit(self, topic: str, name: str, data: Any) -> StoredEvent:
         event = await outbox.append(self.conn, topic, name, data, ts=self._clock())
         self.events.append(event)
         return event
+
+    def emit_volatile(self, topic: str, name: str, data: Any) -> None:
+        """An event that is never stored nor replayed (seq None), sent after commit to the
+        topic's subscribers of that moment (module docstring)."""
+        self.volatile.append((topic, volatile_frame(topic, 0, name, data, ts=self._clock())))
 
     async def claim(self, topic: str) -> outbox.Slot:
         """Take ``topic``'s next number now (locking the topic until commit); the event
@@ -73,3 +83,5 @@ class EventWriter:
                 yield tx
             if tx.events:
                 await self._feed.publish(tx.events)
+            for topic, frame in tx.volatile:
+                await self._feed.publish_volatile(topic, frame)

@@ -8,6 +8,10 @@ offline a device that has already reconnected (the row names the connection).
 Heartbeat times are not events: each process writes them in one batch per period and sends a
 volatile ``peers_seen`` frame per hall. Peers of a process that died (its lease in
 ``hub_process`` ran out) are marked offline by the leader's reaper job.
+
+Every change of a device's presence (online, offline, reaped) also runs the
+``presence_hooks`` in its transaction: device alerts and printer states (issue 5,
+hub/services/device_events.py). Device events go to the handlers of ``device_events``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from hub.domain.errors import DomainError
 from hub.services.events import EventWriter, Tx
 from realtime import outbox
 from realtime.feed import Feed
@@ -50,15 +55,21 @@ class PresenceSnapshot(msgspec.Struct, frozen=True):
     peers: list[PeerPresence]
 
 
-class DeviceEventAck(msgspec.Struct, frozen=True):
+class DeviceEventAck(msgspec.Struct, frozen=True, omit_defaults=True):
     """The ``data`` of the reply to a device event. ``accepted``: a handler took it;
-    ``duplicate``: its key was seen before, nothing was done."""
+    ``duplicate``: its key was seen before, nothing was done; ``error``: the code of why the
+    handler refused it (malformed data, a rule broken: ``invalid_input``, ``not_found``…).
+    A refused event is not accepted again either: sending it again cannot help."""
 
     accepted: bool
     duplicate: bool
+    error: str | None = None
 
 
 DeviceEventHandler = Callable[[Tx, PeerConn, DeviceEvent], Awaitable[None]]
+# Called in the transaction that records a device peer online (True) or offline (False),
+# with the device's id: device alerts and printer states (hub/services/device_events.py).
+PresenceHook = Callable[[Tx, int, bool], Awaitable[None]]
 
 
 class PeersSeen(msgspec.Struct, frozen=True):
@@ -68,6 +79,10 @@ class PeersSeen(msgspec.Struct, frozen=True):
 _COLUMNS = """peer_id, peer_kind, label, online,
               extract(epoch FROM last_seen)::float8 AS last_seen,
               extract(epoch FROM changed_at)::float8 AS changed_at"""
+
+
+def _device_id(peer_id: str) -> int:
+    return int(peer_id.removeprefix("device:"))
 
 
 def _row(row: asyncpg.Record) -> PeerPresence:
@@ -108,8 +123,9 @@ class PresenceService:
         self._lease_seconds = lease_seconds
         self._clock = clock
         self._conns: dict[PeerConn, uuid.UUID] = {}
-        # Handlers of device events by name (paper_low, rating… — the devices issue).
+        # Handlers of device events by name (printer_status, rating… — the devices issue).
         self.device_events: dict[str, DeviceEventHandler] = {}
+        self.presence_hooks: list[PresenceHook] = []
 
     @staticmethod
     def _tracked(peer: PeerConn) -> bool:
@@ -139,6 +155,8 @@ class PresenceService:
                 conn_id,
             )
             await tx.emit(topic("presence", ident.hall_id), "peer_online", _row(row))
+            for hook in self.presence_hooks:
+                await hook(tx, _device_id(ident.id), True)
         peer.log.info("peer_online")
 
     async def disconnected(self, peer: PeerConn, reason: str) -> None:
@@ -158,6 +176,8 @@ class PresenceService:
             )
             if row is not None:
                 await tx.emit(topic("presence", ident.hall_id), "peer_offline", _row(row))
+                for hook in self.presence_hooks:
+                    await hook(tx, _device_id(ident.id), False)
         if row is not None:
             peer.log.info("peer_offline", reason=reason)
 
@@ -166,7 +186,10 @@ class PresenceService:
         not acknowledged before a reconnect, and the repeat must change nothing.
 
         The key is recorded in the same transaction as the handler's changes, so an event
-        whose handling failed is not marked as seen and is accepted when sent again."""
+        whose handling failed (the database, a bug) is not marked as seen and is accepted
+        when sent again. An event the handler refuses (malformed data: msgspec's
+        ValidationError; a rule: a DomainError) is undone, marked as seen and answered with
+        the error's code: the same event would be refused again."""
         handler = self.device_events.get(event.name)
         async with self._events.transaction() as tx:
             fresh = await tx.conn.fetchval(
@@ -177,9 +200,25 @@ class PresenceService:
             )
             if not fresh:
                 return DeviceEventAck(accepted=False, duplicate=True)
-            if handler is not None:
-                await handler(tx, peer, event)
-        return DeviceEventAck(accepted=handler is not None, duplicate=False)
+            if handler is None:
+                return DeviceEventAck(accepted=False, duplicate=False)
+            events, volatile = len(tx.events), len(tx.volatile)
+            try:
+                async with tx.conn.transaction():  # a savepoint: a refusal undoes the handler
+                    await handler(tx, peer, event)
+            except (DomainError, msgspec.ValidationError) as exc:
+                del tx.events[events:], tx.volatile[volatile:]
+                code = exc.code if isinstance(exc, DomainError) else "invalid_input"
+                # The message names fields, never values (device data may be personal).
+                peer.log.warning(
+                    "device_event_refused",
+                    name=event.name,
+                    key=event.key[:80],
+                    code=code,
+                    error=str(exc)[:200],
+                )
+                return DeviceEventAck(accepted=False, duplicate=False, error=code)
+        return DeviceEventAck(accepted=True, duplicate=False)
 
     def _wall(self, monotonic_at: float) -> float:
         return self._clock() - (time.monotonic() - monotonic_at)
@@ -234,6 +273,7 @@ class PresenceService:
             return
         # Appended inside the job's transaction; published by the feed's reconcile on
         # every process (the job's transaction is not an EventWriter's).
+        tx = Tx(conn, self._clock)
         for row in rows:
             await outbox.append(
                 conn,
@@ -242,6 +282,9 @@ class PresenceService:
                 _row(row),
                 ts=self._clock(),
             )
+            if row["peer_id"].startswith("device:"):
+                for hook in self.presence_hooks:
+                    await hook(tx, _device_id(row["peer_id"]), False)
         log.info("presence_reaped", peers=len(rows))
 
     async def leave(self) -> None:

@@ -48,7 +48,7 @@ from hub.domain.queue import (
 )
 from hub.services import audit
 from hub.services.events import EventWriter, Tx
-from hub.services.queue_events import RatingRequest, announce
+from hub.services.queue_events import announce, rating_request
 from hub.services.queue_pick import call_fast_sql, call_full_sql
 from hub.services.queue_views import (
     CallView,
@@ -138,8 +138,10 @@ class QueueService:
         device_id: int | None = None,
         actor: audit.Actor | None = None,
         place: Place | None = None,
+        print_base_url: str | None = None,
     ) -> IssuedTicket:
-        """Issue a ticket (hub/services/tickets.py :func:`issue_ticket`) at the clock's now."""
+        """Issue a ticket (hub/services/tickets.py :func:`issue_ticket`) at the clock's now;
+        a device's ticket is printed by its printer when one can (``print_base_url``)."""
         return await issue_ticket(
             self._events,
             self._clock(),
@@ -152,6 +154,7 @@ class QueueService:
             device_id=device_id,
             actor=actor,
             place=place,
+            print_base_url=print_base_url,
         )
 
     # -- window sessions -----------------------------------------------------------------
@@ -443,16 +446,10 @@ class QueueService:
                 row.current_ticket_id,
                 now,
             )
-            await tx.emit(
-                topic("window", window_id),
-                "rating_requested",
-                RatingRequest(
-                    ticket_id=row.current_ticket_id or 0,
-                    number=number,
-                    window_id=window_id,
-                    staff_id=actor.staff_id,
-                ),
+            request = await rating_request(
+                tx.conn, row.current_ticket_id or 0, number, window_id, actor.staff_id
             )
+            await tx.emit(topic("window", window_id), "rating_requested", request)
             return await self._release(
                 tx, actor, place, row, now, number, "ticket.finish", "ticket_finished"
             )

@@ -4,7 +4,9 @@ the hall topic is claimed, so the waiting counts they carry are the counts at co
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
+import asyncpg
 import msgspec
 
 from hub.services.events import Tx
@@ -12,14 +14,68 @@ from hub.services.queue_views import CallView, GroupCount, QueueEvent, WindowVie
 from realtime.outbox import Slot, new_epoch
 from realtime.topics import topic
 
+# O9: how long an evaluator waits for a grade when its configuration says nothing (D6
+# ``timeout_s`` of the window's evaluator), and the bounds of a configured one.
+RATING_TIMEOUT_S = 30
+RATING_TIMEOUT_RANGE = (5, 600)
+
 
 class RatingRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """``rating_requested`` on ``window:<id>``: the evaluator asks the citizen (O9)."""
+    """``rating_requested`` on ``window:<id>``: the evaluator asks the citizen (O9). The pad
+    shows the window's number and the staff member's name and number while it asks, and
+    records the ticket as unrated after ``timeout_s`` without a grade."""
 
     ticket_id: int
     number: str
     window_id: int
     staff_id: int | None
+    window_number: int = 0
+    staff_name: str = ""
+    staff_no: str = ""
+    timeout_s: int = RATING_TIMEOUT_S
+
+
+# The window's number, its staff member, and the timeout of its evaluator (the lowest id of
+# the unrevoked evaluators standing at it): $1 window, $2 staff.
+RATING_CONTEXT_SQL = """
+    SELECT w.number AS window_number, s.name AS staff_name, s.staff_no,
+           (SELECT CASE WHEN jsonb_typeof(d.config -> 'timeout_s') = 'number'
+                        THEN (d.config ->> 'timeout_s')::numeric END
+            FROM device d
+            WHERE d.window_id = w.id AND d.kind = 'evaluator' AND d.revoked_at IS NULL
+            ORDER BY d.id LIMIT 1) AS timeout_s
+    FROM "window" w LEFT JOIN staff s ON s.id = $2
+    WHERE w.id = $1"""
+
+
+def rating_timeout(configured: object) -> int:
+    """An evaluator's configured timeout in whole seconds, within bounds; the default when
+    none is configured."""
+    if not isinstance(configured, int | float | Decimal) or isinstance(configured, bool):
+        return RATING_TIMEOUT_S
+    low, high = RATING_TIMEOUT_RANGE
+    return max(low, min(high, int(configured)))
+
+
+async def rating_request(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    ticket_id: int,
+    number: str,
+    window_id: int,
+    staff_id: int | None,
+) -> RatingRequest:
+    """The ``rating_requested`` of a ticket finished at ``window_id`` by ``staff_id``."""
+    row = await conn.fetchrow(RATING_CONTEXT_SQL, window_id, staff_id)
+    return RatingRequest(
+        ticket_id=ticket_id,
+        number=number,
+        window_id=window_id,
+        staff_id=staff_id,
+        window_number=row["window_number"] if row else 0,
+        staff_name=(row["staff_name"] or "") if row else "",
+        staff_no=(row["staff_no"] or "") if row else "",
+        timeout_s=rating_timeout(row["timeout_s"] if row else None),
+    )
 
 
 async def announce(

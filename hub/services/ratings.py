@@ -39,7 +39,7 @@ from hub.domain.rating import (
     satisfaction,
 )
 from hub.services.events import EventWriter, Tx
-from hub.services.queue_events import RatingRequest
+from hub.services.queue_events import RatingRequest, rating_request
 from realtime.topics import topic
 
 log = structlog.get_logger("hub.services.ratings")
@@ -217,19 +217,31 @@ async def rate_at_window(
         NotFound: the ticket was not served at this window of this hall (``body.ticket_id``).
         TicketNotFinished, AlreadyRated: as :func:`rate_by_token`.
     """
-    grade, reasons, comment = check_rating(new.grade, new.reasons, new.comment)
+    check_rating(new.grade, new.reasons, new.comment)
     async with events.transaction() as tx:
-        row = await tx.conn.fetchrow(
-            f"{_TICKET} WHERE id = $1 AND hall_id = $2 AND window_id = $3",
-            new.ticket_id,
-            hall_id,
-            window_id,
-        )
-        ticket = _ticket(
-            row, f"ticket {new.ticket_id} was not served at this window", "body.ticket_id"
-        )
-        receipt = await _store(tx, clock(), ticket, grade, reasons, comment, "evaluator", device_id)
-    return receipt
+        return await rate_at_window_in(tx, clock(), hall_id, window_id, new, device_id=device_id)
+
+
+async def rate_at_window_in(
+    tx: Tx,
+    now: datetime,
+    hall_id: int,
+    window_id: int,
+    new: WindowRatingNew,
+    *,
+    device_id: int | None,
+) -> RatingReceipt:
+    """:func:`rate_at_window` inside the caller's transaction (an evaluator's ``rating``
+    device event, hub/services/device_events.py). Raises as :func:`rate_at_window`."""
+    grade, reasons, comment = check_rating(new.grade, new.reasons, new.comment)
+    row = await tx.conn.fetchrow(
+        f"{_TICKET} WHERE id = $1 AND hall_id = $2 AND window_id = $3",
+        new.ticket_id,
+        hall_id,
+        window_id,
+    )
+    ticket = _ticket(row, f"ticket {new.ticket_id} was not served at this window", "body.ticket_id")
+    return await _store(tx, now, ticket, grade, reasons, comment, "evaluator", device_id)
 
 
 async def _store(
@@ -320,18 +332,24 @@ async def pending_request(
     db: asyncpg.Pool | asyncpg.Connection, window_id: int, now: datetime
 ) -> RatingRequest | None:
     """The ticket the window's pad should still ask about: the window's last finished
-    ticket, finished at most :data:`REQUEST_SECONDS` ago and not rated. A pad that was
-    offline when ``rating_requested`` went out asks for it after reconnecting."""
+    ticket, finished at most :data:`REQUEST_SECONDS` ago, neither rated nor recorded as
+    unrated. A pad that was offline when ``rating_requested`` went out asks for it after
+    reconnecting."""
     row = await db.fetchrow(
         """SELECT t.id AS ticket_id, t.number, t.window_id, t.staff_id
            FROM ticket t
            WHERE t.window_id = $1 AND t.status = 'done' AND t.finished_at > $2
              AND NOT EXISTS (SELECT 1 FROM rating r WHERE r.ticket_id = t.id)
+             AND NOT EXISTS (SELECT 1 FROM rating_unrated u WHERE u.ticket_id = t.id)
            ORDER BY t.finished_at DESC, t.id DESC LIMIT 1""",
         window_id,
         now - timedelta(seconds=REQUEST_SECONDS),
     )
-    return None if row is None else msgspec.convert(dict(row), RatingRequest)
+    if row is None:
+        return None
+    return await rating_request(
+        db, row["ticket_id"], row["number"], row["window_id"], row["staff_id"]
+    )
 
 
 async def hall_ratings(

@@ -13,6 +13,8 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
+from hub.services.alerts import alerts_snapshot
+from hub.services.devices import device_topic_snapshot
 from hub.services.notices import NoticePosted, current_notices, public_notice
 from hub.services.presence import presence_snapshot
 from hub.services.queue_views import QueueState, queue_state
@@ -45,7 +47,7 @@ class WindowSnapshot(msgspec.Struct, frozen=True):
 
 
 class EmptySnapshot(msgspec.Struct, frozen=True):
-    """For topics whose state is their events only (personal feeds of staff and devices)."""
+    """For topics whose state is their events only (personal feeds of staff)."""
 
 
 async def hall_snapshot(
@@ -99,5 +101,6 @@ def providers(clock: Callable[[], datetime]) -> dict[str, SnapshotProvider]:
         "window": window_snapshot,
         "presence": presence_snapshot,
         "staff": empty_snapshot,
-        "device": empty_snapshot,
+        "device": device_topic_snapshot,
+        "alerts": alerts_snapshot,
     }

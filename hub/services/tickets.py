@@ -34,6 +34,7 @@ from hub.domain.queue import (
 )
 from hub.services import audit
 from hub.services.events import EventWriter, Tx
+from hub.services.printing import PrintMode, print_ticket
 from hub.services.queue_events import announce
 from hub.services.queue_views import TicketStatusView, ticket_status
 from hub.services.turn_near import notify_turn_near
@@ -61,11 +62,15 @@ class TicketRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class IssuedTicket(msgspec.Struct, frozen=True, kw_only=True):
-    """A new ticket: its public token (the QR on paper and screen) and its status."""
+    """A new ticket: its public token (the QR on paper and screen) and its status.
+
+    ``print``: ``queued`` when a printer attached to the issuing device prints it (D1),
+    ``e_ticket`` when the page shows it as a QR code instead (hub/services/printing.py)."""
 
     ticket_id: int
     token: str
     ticket: TicketStatusView
+    print: PrintMode = "e_ticket"
 
 
 # Sources from which each kind of caller may ask for a priority (Q3): the public only for
@@ -93,6 +98,7 @@ async def issue_ticket(
     actor: audit.Actor | None = None,
     place: Place | None = None,
     within: Callable[[Tx, int], Awaitable[None]] | None = None,
+    print_base_url: str | None = None,
 ) -> IssuedTicket:
     """Issue a ticket of ``request.group_id`` in ``hall_id`` (Q1, Q4).
 
@@ -102,6 +108,9 @@ async def issue_ticket(
         actor, place: for the audit row when staff issue the ticket.
         within: called in the issuing transaction with the new ticket's id, before the
             event (an appointment's check-in records it); raising rolls the ticket back.
+        print_base_url: with ``device_id``, the hub's address as that device reached it:
+            the ticket is printed by a printer attached to the device, if one can print
+            (hub/services/printing.py), its QR code on this base.
 
     Raises:
         NotFound: the group is not one of the hall's (``body.group_id``).
@@ -191,6 +200,9 @@ async def issue_ticket(
             await notify_turn_near(conn, hall_id, day, request.group_id, now)
         if within is not None:
             await within(tx, ticket_id)
+        printed: PrintMode = "e_ticket"
+        if device_id is not None and print_base_url is not None:
+            printed = await print_ticket(tx, device_id, ticket_id, token, print_base_url, now)
         await announce(
             tx, now, hall_id, day, "ticket_issued", ticket=number, group_id=request.group_id
         )
@@ -199,6 +211,7 @@ async def issue_ticket(
         ticket_id=ticket_id,
         token=token,
         ticket=await ticket_status(events.pool, token),
+        print=printed,
     )
 
 

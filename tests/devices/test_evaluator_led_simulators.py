@@ -354,8 +354,10 @@ async def test_a_rating_over_a_socat_pty_pair() -> None:
     clock = Clock()
     model = pad(clock)
     async with pty_pair() as (pad_end, host_end):
-        server = asyncio.create_task(serve_pad(pad_end, model, tick_interval=0.01))
+        ready = asyncio.Event()
+        server = asyncio.create_task(serve_pad(pad_end, model, tick_interval=0.01, ready=ready))
         try:
+            await ready.wait()
             async with serialx.async_serial_for_url(host_end, baudrate=9600) as host:
                 decoder = ev.EvaluatorDecoder()
                 await host.write(E1)
@@ -381,8 +383,10 @@ async def test_two_panels_on_one_socat_pty_pair() -> None:
     three = LedPanelModel(3, rows=3, brightness=15)
     four = LedPanelModel(4, brightness=15)
     async with pty_pair() as (bus_end, host_end):
-        server = asyncio.create_task(serve_panels(bus_end, {3: three, 4: four}))
+        ready = asyncio.Event()
+        server = asyncio.create_task(serve_panels(bus_end, {3: three, 4: four}, ready=ready))
         try:
+            await ready.wait()
             async with serialx.async_serial_for_url(host_end, baudrate=9600) as host:
                 decoder = led.LedDecoder()
                 items: list[led.LedItem] = []

@@ -151,8 +151,10 @@ async def test_find_select_read_over_a_socat_pty_pair_gives_the_card() -> None:
     """Over a real serial link: no card → 0x80; card inserted → find, select, read → the card."""
     model = IdReaderModel()
     async with pty_pair() as (reader_end, host_end):
-        server = asyncio.create_task(serve(reader_end, model))
+        ready = asyncio.Event()
+        server = asyncio.create_task(serve(reader_end, model, ready=ready))
         try:
+            await ready.wait()
             async with serialx.async_serial_for_url(host_end, baudrate=115200) as host:
                 decoder = SamDecoder()
                 await host.write(encode_find_card())

@@ -347,7 +347,7 @@ async def test_the_ticket_page_shows_no_personal_data_and_the_wait(
     first = await api.issued({"group_id": a}, qhall.kiosk)
     await api.issued({"group_id": a}, qhall.kiosk)
     mine = await api.issued(personal, qhall.kiosk)
-    assert set(mine) == {"ticket_id", "token", "ticket"}
+    assert set(mine) == {"ticket_id", "token", "ticket", "print"}
 
     async def page(token: str) -> dict[str, Any]:
         response = await client.get(f"/api/tickets/{token}")

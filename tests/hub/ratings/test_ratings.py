@@ -240,6 +240,10 @@ async def test_the_evaluation_pad_rates_the_tickets_of_its_window(
         "number": "A001",
         "window_id": w.windows[0],
         "staff_id": w.staff[0],
+        "window_number": 1,
+        "staff_name": "窗口1",
+        "staff_no": "q1-W1",
+        "timeout_s": 30,
     }
     foreign = await client.post(f"{url}/ratings", json=body, headers=bearer(foreign_pad))
     assert_problem(foreign, 403, "forbidden")
