@@ -31,7 +31,7 @@ test: venv services lint
 bench: venv services
 	$(PY) bench/fanout.py
 	$(PY) bench/queue_bench.py
-	$(PY) bench/devices.py
+	$(PY) bench/device_bench.py
 
 fmt: venv
 	$(VENV)/bin/ruff format hub realtime devices storage tests bench

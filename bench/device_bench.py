@@ -36,22 +36,11 @@ peer, this harness (watcher, orchestration), and PostgreSQL; their CPU over the 
 is printed too (``steady_clients_cpu``, ``steady_harness_cpu``, ``steady_pg_cpu``). Figure
 lines go to stdout (bench/README.md), progress to stderr.
 
-    .venv/bin/python bench/devices.py
-    .venv/bin/python bench/devices.py --only hub --peers 500 --steady 60
+    .venv/bin/python bench/device_bench.py
+    .venv/bin/python bench/device_bench.py --only hub --peers 500 --steady 60
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This file is bench/devices.py and bench/ comes first on sys.path: it would shadow the
-# project's ``devices`` package for everything imported here (and in the spawned client
-# process, which inherits sys.path). Keep bench/ importable, but last.
-_BENCH = str(Path(__file__).resolve().parent)
-if sys.path and sys.path[0] == _BENCH:
-    sys.path.append(sys.path.pop(0))
 
 import argparse
 import asyncio
@@ -66,6 +55,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -73,6 +63,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import nan
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import asyncpg
