@@ -132,11 +132,16 @@ async def issue_ticket(
     token = secrets.token_urlsafe(16)
     async with events.transaction() as tx:
         conn = tx.conn
+        # FOR KEY SHARE: a prefix change in flight (it locks the group FOR UPDATE) is waited
+        # for and its new prefix read; a change that comes after waits for this ticket and
+        # then sees it (hub/services/queue_config.py). The counter's foreign key would take
+        # the same lock, but only after the prefix had been read.
         hall = await conn.fetchrow(
             """SELECT h.timezone, h.opens_minute, h.closes_minute, h.id_daily_limit,
                       g.prefix, g.active, g.daily_quota, g.id_daily_limit AS group_limit
                FROM service_group g JOIN hall h ON h.id = g.hall_id
-               WHERE g.id = $1 AND g.hall_id = $2""",
+               WHERE g.id = $1 AND g.hall_id = $2
+               FOR KEY SHARE OF g""",
             request.group_id,
             hall_id,
         )

@@ -1,5 +1,6 @@
-"""The queue event's slot and counts (SQL function queue_claim, migration 011): the counts
-are read after the hall topic is locked, so they include every change committed before."""
+"""Locks that order queue changes: the queue event's slot and counts (SQL function
+queue_claim, migration 011) are read after the hall topic is locked, so they include every
+change committed before; a ticket waits for a prefix change of its group in flight."""
 
 from __future__ import annotations
 
@@ -87,3 +88,36 @@ async def test_issue_events_carry_counts_that_include_the_new_ticket(
     )
     waiting = [dict(msgspec.json.decode(f["frame"])["data"]["waiting"]) for f in frames]
     assert [counts[w.groups["A"]] for counts in waiting] == [1, 2]
+
+
+async def test_a_first_ticket_racing_a_prefix_change_takes_the_new_prefix(
+    db: asyncpg.Pool, qworld: QueueWorld, database_url: str
+) -> None:
+    """A prefix change is committing while the group's first ticket is issued: the ticket
+    waits for it and is numbered with the new prefix, not the one it would have read."""
+    w = qworld
+    group = w.groups["A"]
+    change = await asyncpg.connect(database_url)
+    try:
+        tx = change.transaction()
+        await tx.start()
+        await change.execute("SELECT 1 FROM service_group WHERE id = $1 FOR UPDATE", group)
+        await change.execute("UPDATE service_group SET prefix = 'Z' WHERE id = $1", group)
+        issuing = asyncio.create_task(
+            w.queue.issue(w.hall_id, TicketRequest(group_id=group), source="kiosk", caller="device")
+        )
+        await _lock_wait(db, await _issuing_pid(db, change.get_server_pid()))
+        await tx.commit()
+        issued = await issuing
+    finally:
+        await change.close()
+    assert issued.ticket.number == "Z001"
+
+
+async def _issuing_pid(db: asyncpg.Pool, blocker: int) -> int:
+    """The backend that waits for ``blocker``'s lock."""
+    query = "SELECT pid FROM pg_stat_activity WHERE $1 = any(pg_blocking_pids(pid))"
+    async with asyncio.timeout(10):
+        while (pid := await db.fetchval(query, blocker)) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+    return int(pid)
