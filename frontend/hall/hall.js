@@ -2,7 +2,12 @@
 // per service group, every window's state, and the hall's notices scrolling at the bottom.
 // Every call is spoken (lib/announcer.js), in order, never cut off.
 //
-// Address: /hall/?hall=<id>. Public: the page reads topic hall:<id> only, without a token.
+// Address: /hall/?hall=<id>[&device_token=<token>]. Public: the page reads topic hall:<id>
+// only, without a token. Run as the hall's registered hall display (综合屏), it is given the
+// device's token once (kept in localStorage "hallhub.hall_display.device_token", removed from
+// the address bar) and says hello as that device (kind hall_display): the hall's managers see
+// it online or offline on the device page and in presence:<id>. A token the hub refuses
+// (revoked, another kind's) leaves the screen public, with a small notice for the IT admin.
 //
 // Voice: a ticket_called event is announced when it is fresh, i.e. less than ANNOUNCE_MAX_AGE
 // seconds old by the hub's clock. Live events always are; the events a resume replays after a
@@ -10,8 +15,8 @@
 // replayed after a long one are not. A snapshot is state, never announced.
 
 import { Announcer } from "../lib/announcer.js";
-import { flashCall, followHall } from "../lib/hall-page.js";
-import { HubClient } from "../lib/hub-client.js";
+import { followDevice, readDeviceToken } from "../lib/device-token.js";
+import { displayClient, flashCall, followHall } from "../lib/hall-page.js";
 import {
   applyQueueEvent,
   groupEstimateSeconds,
@@ -24,6 +29,7 @@ import {
 import { h, showHallName, stopNotice } from "../lib/ui.js";
 
 export const ANNOUNCE_MAX_AGE = 60;
+export const DEVICE_TOKEN_KEY = "hallhub.hall_display.device_token";
 const PAGE_TITLE = "叫号综合屏";
 // Recent calls listed under the latest one.
 const RECENT_SHOWN = 8;
@@ -171,13 +177,16 @@ function windowTile(win) {
 function main() {
   const params = new URLSearchParams(location.search);
   const hall = params.get("hall");
+  const token = readDeviceToken(DEVICE_TOKEN_KEY, params); // kept, gone from the address bar
   if (!hall || !/^\d+$/.test(hall)) {
     stopNotice("缺少大厅编号：请在地址后加上 ?hall=大厅编号，或从首页进入。");
     return;
   }
   showHallName(PAGE_TITLE, `大厅 ${hall}`); // until the snapshot names it
 
-  const client = new HubClient({ kind: "hall_display", client: "hall-display" });
+  // As the hall's display device when it has a token (its presence); public without one.
+  const client = displayClient({ token, kind: "hall_display", client: "hall-display" });
+  followDevice(client); // <body data-device-id> once welcomed as the device
   let display = null;
   const announcer = new Announcer({ onSpeaking: (text, entry) => display?.showSpeaking(text, entry) });
   display = new HallDisplay(client, announcer);

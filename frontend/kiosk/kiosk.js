@@ -18,8 +18,8 @@
 // the command read_card or a card put on the reader) fills the ID form, never the console;
 // code_scanned checks an appointment in or shows a ticket's status.
 
+import { deviceClient, followDevice, readDeviceToken } from "../lib/device-token.js";
 import { followHall } from "../lib/hall-page.js";
-import { HubClient } from "../lib/hub-client.js";
 import {
   applyQueueEvent,
   groupEstimateSeconds,
@@ -29,8 +29,8 @@ import {
   queueFromSnapshot,
   TICKET_STATUS_TEXT,
 } from "../lib/queue-state.js";
-import { CARD_FAILED_TEXT, CardRequest, deviceIdOf } from "../lib/devices.js";
-import { documentOptions, h, readToken, showHallName, stopNotice } from "../lib/ui.js";
+import { CARD_FAILED_TEXT, CardRequest } from "../lib/devices.js";
+import { documentOptions, h, showHallName, stopNotice } from "../lib/ui.js";
 
 export const DEVICE_TOKEN_KEY = "hallhub.device_token";
 export const DEVICE_KIND_KEY = "hallhub.device_kind";
@@ -156,13 +156,10 @@ class Kiosk {
 
   // --- the device link (device:<id>) -----------------------------------------------------
 
-  /** After every welcome: as a device peer, follow the device's own topic. */
-  onWelcome(welcome) {
-    const id = deviceIdOf(welcome?.peer?.id);
-    if (id === null || id === this.deviceId) return;
-    if (this.deviceId !== null) this.client.unsubscribe(`device:${this.deviceId}`);
+  /** Welcomed as a device peer (device-token.js followDevice, which then follows the
+   * device's own topic): its card reads. */
+  onLinked(id) {
     this.deviceId = id;
-    document.body.dataset.deviceId = String(id);
     this.card = new CardRequest(this.client, {
       onCard: (card) => this.fillFromCard(card),
       onFailed: (reason) => {
@@ -173,10 +170,6 @@ class Kiosk {
         $("read-card").disabled = state === "reading";
         document.body.toggleAttribute("data-reading-card", state === "reading");
       },
-    });
-    this.client.subscribe(`device:${id}`, {
-      onSnapshot: (data) => this.onDeviceSnapshot(data),
-      onEvent: (event) => this.onDeviceEvent(event),
     });
   }
 
@@ -628,40 +621,12 @@ function readDeviceKind(params) {
   return KIOSK_KINDS.includes(kind) ? kind : "kiosk";
 }
 
-/**
- * The hub refused the device's hello (4401). When it says the token is another kiosk kind's
- * ("token belongs to a ticket_machine, …"), the page says that kind from now on; a token it
- * does not know (revoked) leaves the page a public one, as without a token.
- */
-function onRefused(client, kiosk, { code, reason }) {
-  if (code !== 4401 || !client.token) return;
-  const said = /token belongs to an? ([a-z_]+)/.exec(reason ?? "")?.[1];
-  // After the client's own handling of the close (it schedules a retry): then restart.
-  setTimeout(() => {
-    client.stop();
-    if (KIOSK_KINDS.includes(said) && said !== client.kind) {
-      client.kind = said;
-      try {
-        localStorage.setItem(DEVICE_KIND_KEY, said);
-      } catch {
-        /* storage disabled: this visit only */
-      }
-    } else {
-      console.warn("kiosk: the hub does not know this device token; following the hall publicly");
-      client.token = null;
-      client.kind = "kiosk_page";
-      kiosk.renderReader();
-    }
-    client.start();
-  }, 0);
-}
-
 function main() {
   $("id-kind").replaceChildren(...documentOptions());
   const params = new URLSearchParams(location.search);
   const hall = params.get("hall");
   // The device token: `?device_token=` (kept, then removed from the address bar) or storage.
-  const deviceToken = readToken(params, { param: "device_token", key: DEVICE_TOKEN_KEY });
+  const deviceToken = readDeviceToken(DEVICE_TOKEN_KEY, params);
   if (!hall || !/^\d+$/.test(hall)) {
     notice("缺少大厅编号：请在地址后加上 ?hall=大厅编号。");
     return;
@@ -670,13 +635,32 @@ function main() {
   const kiosk = new Kiosk(Number(hall), deviceToken);
   kiosk.setUp();
   // As a device (its token and kind) the kiosk is a peer of the hall: its presence, its
-  // printer, its readers. Without a token it follows the hall publicly.
-  const client = deviceToken
-    ? new HubClient({ kind: readDeviceKind(params), token: deviceToken, client: "kiosk-page" })
-    : new HubClient({ kind: "kiosk_page", client: "kiosk-page" });
+  // printer, its readers. Without a token it follows the hall publicly. When the hub refuses
+  // the token naming another kiosk kind ("token belongs to a ticket_machine, …"), the page
+  // says that kind from now on; a token it does not know (revoked) leaves the page a public
+  // one, as without a token.
+  const client = deviceClient({
+    token: deviceToken,
+    kind: deviceToken ? readDeviceKind(params) : null,
+    publicKind: "kiosk_page",
+    client: "kiosk-page",
+    kinds: KIOSK_KINDS,
+    onKind: (kind) => {
+      try {
+        localStorage.setItem(DEVICE_KIND_KEY, kind);
+      } catch {
+        /* storage disabled: this visit only */
+      }
+    },
+    onPublic: () => kiosk.renderReader(),
+    label: "kiosk",
+  });
   kiosk.client = client;
-  client.addEventListener("welcome", (event) => kiosk.onWelcome(event.detail));
-  client.addEventListener("state", (event) => onRefused(client, kiosk, event.detail));
+  followDevice(client, {
+    onLinked: (id) => kiosk.onLinked(id),
+    onSnapshot: (data) => kiosk.onDeviceSnapshot(data),
+    onEvent: (event) => kiosk.onDeviceEvent(event),
+  });
   // A new service day: today's counts by a fresh snapshot (followHall).
   followHall(client, hall, kiosk);
   window.hallhub = { client, kiosk };

@@ -25,6 +25,8 @@ import pytest
 from playwright.async_api import Browser, Error, Page, Request, Route, async_playwright, expect
 
 from hub.domain.identity import check_character
+from realtime.client import PeerClient
+from realtime.messages import Event, Snapshot
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, BrowserSession
 from tests.e2e.hubserver import HubServer, server_settings
 from tests.factories import make_device, make_hall, make_staff
@@ -39,6 +41,7 @@ RECONNECTING = "重新连接中…"
 # The pages are back within their backoff window (0.5 s doubling, full jitter, 10 s cap).
 CONVERGE_MS = 20_000
 PHONE = {"width": 390, "height": 844}
+DEVICE_WAIT_S = 10
 
 
 @dataclass(frozen=True)
@@ -564,4 +567,230 @@ async def test_after_a_hub_restart_every_screen_shows_the_current_state_without_
     await browser.screenshot(display, "screens-hall-display-reconnected")
     for page in pages:
         assert await page.evaluate("window.__sameDocument") is True
+    assert browser.page_errors == []
+
+
+# --- the displays as registered devices ------------------------------------------------------
+
+
+@pytest.fixture
+async def presence(server: HubServer, hall: Hall) -> AsyncIterator[PeerClient]:
+    """The hall manager's watch on presence:<hall>, as the device page follows it."""
+    async with PeerClient(
+        server.gateway_url, "console", token=hall.manager, topics=[f"presence:{hall.hall_id}"]
+    ) as watcher:
+        await asyncio.wait_for(watcher.wait_live(), DEVICE_WAIT_S)
+        yield watcher
+
+
+async def presence_of(watcher: PeerClient, device_id: int, online: bool) -> None:
+    """Wait until presence:<hall> says device ``device_id`` is ``online`` (a snapshot's row,
+    or peer_online / peer_offline)."""
+    peer_id = f"device:{device_id}"
+    async with asyncio.timeout(DEVICE_WAIT_S):
+        while True:
+            update = await watcher.updates.get()
+            if isinstance(update, Snapshot):
+                peers = {p["peer_id"]: p["online"] for p in update.data["peers"]}
+                if peers.get(peer_id) is online:
+                    return
+            elif (
+                isinstance(update, Event)
+                and update.name == ("peer_online" if online else "peer_offline")
+                and update.data["peer_id"] == peer_id
+            ):
+                return
+
+
+async def listed(api: Api, device_id: int) -> dict[str, Any]:
+    """The device's row on the manager's device page (GET /api/halls/{id}/devices)."""
+    response = await api.http.get(
+        f"/api/halls/{api.hall.hall_id}/devices",
+        headers={"Authorization": f"Bearer {api.hall.manager}"},
+    )
+    assert response.status_code == 200, response.text
+    rows: dict[int, dict[str, Any]] = {row["id"]: row for row in response.json()}
+    return rows[device_id]
+
+
+async def bind_window(api: Api, device_id: int, number: int | None) -> None:
+    """The hall manager binds a device to window ``number`` (None: unbinds)."""
+    window_id = None if number is None else api.hall.windows[number - 1]
+    response = await api.http.patch(
+        f"/api/devices/{device_id}",
+        json={"window_id": window_id},
+        headers={"Authorization": f"Bearer {api.hall.manager}"},
+    )
+    assert response.status_code == 200, response.text
+
+
+async def test_the_hall_display_runs_as_its_device_online_until_closed(
+    db: asyncpg.Pool,
+    server: HubServer,
+    api: Api,
+    hall: Hall,
+    browser: BrowserSession,
+    presence: PeerClient,
+) -> None:
+    """Opened with a hall_display token: the token leaves the address bar for its own key in
+    localStorage, the page says hello as the device (online in presence and on the device
+    page) and shows the hall as before; closed, the device is offline."""
+    device_id, token = await make_device(db, hall.hall_id, "hall_display", "大厅综合屏")
+    await api.window(1, "sign-in")
+    await api.issue("A")
+    assert await api.call(1) == "A001"
+
+    page = await browser.new_page()
+    await open_live(page, f"{server.base_url}/hall/?hall={hall.hall_id}&device_token={token}")
+    assert "device_token" not in page.url
+    stored = "localStorage.getItem('hallhub.hall_display.device_token')"
+    assert await page.evaluate(stored) == token
+    assert await page.evaluate("localStorage.getItem('hallhub.device_token')") is None
+    await expect(page.locator("body")).to_have_attribute("data-device-id", str(device_id))
+    await expect(page.locator("body")).to_have_attribute("data-device", "linked")
+    await presence_of(presence, device_id, online=True)
+    row = await listed(api, device_id)
+    assert row["online"] is True
+    assert row["kind"] == "hall_display"
+    await expect(page.locator("#hall-name")).to_have_text(HALL_NAME)
+    await expect(page.locator("#latest-number")).to_have_text("A001")
+    await expect(page.locator("#device-notice")).to_be_hidden()
+    await api.issue("B")
+    await expect(group_row(page, "B").locator(".count")).to_have_text("1人")
+
+    # A reload (the wall PC restarting) finds the kept token: the device again.
+    await page.goto(f"{server.base_url}/hall/?hall={hall.hall_id}")
+    await expect(page.locator("body")).to_have_attribute(
+        "data-device-id", str(device_id), timeout=DEVICE_WAIT_S * 1000
+    )
+    await expect(page.locator("body")).to_have_attribute("data-link", "live")
+    await presence_of(presence, device_id, online=True)
+    assert (await listed(api, device_id))["online"] is True
+
+    await page.context.close()
+    await presence_of(presence, device_id, online=False)
+    assert (await listed(api, device_id))["online"] is False
+    assert browser.page_errors == []
+
+
+async def test_a_window_display_runs_as_its_device_and_shows_the_window_it_is_bound_to(
+    db: asyncpg.Pool,
+    server: HubServer,
+    api: Api,
+    hall: Hall,
+    browser: BrowserSession,
+    presence: PeerClient,
+) -> None:
+    """Opened with a window_display token bound to window 2 and no window in the address: the
+    device (online in presence and on the device page) shows window 2, follows a new binding
+    to window 3 and says when it has none; a window in the address comes first. Closed, the
+    device is offline."""
+    device_id, token = await make_device(db, hall.hall_id, "window_display", "2号窗口显示屏")
+    await bind_window(api, device_id, 2)
+    await api.window(2, "sign-in")
+
+    page = await browser.new_page()
+    await open_live(page, f"{server.base_url}/window/?hall={hall.hall_id}&device_token={token}")
+    assert "device_token" not in page.url
+    stored = "localStorage.getItem('hallhub.window_display.device_token')"
+    assert await page.evaluate(stored) == token
+    await expect(page.locator("body")).to_have_attribute("data-device-id", str(device_id))
+    await presence_of(presence, device_id, online=True)
+    row = await listed(api, device_id)
+    assert row["online"] is True
+    assert row["window_number"] == 2
+    screen = page.locator("#screen")
+    await expect(screen).to_have_attribute("data-window-id", str(hall.windows[1]))
+    await expect(page.locator("#number")).to_have_text("2")
+    await expect(page.locator("#staff-name")).to_have_text("王磊")
+    await expect(page.locator("#services li")).to_have_text(["B不动产登记"])
+    await expect(page.locator("#notice")).to_be_hidden()
+    await expect(page.locator("#device-notice")).to_be_hidden()
+    await api.issue("B")
+    assert await api.call(2) == "B001"
+    await expect(page.locator("#current")).to_have_text("B001")
+    await settled(page)
+    await browser.screenshot(page, "screens-window-display-device")
+
+    # Rebound to window 3 (device_changed on its own topic): the screen follows, same link.
+    await bind_window(api, device_id, 3)
+    await expect(screen).to_have_attribute("data-window-id", str(hall.windows[2]))
+    await expect(page.locator("#number")).to_have_text("3")
+    await expect(page.locator("#services li")).to_have_text(["A社保业务"])
+    await bind_window(api, device_id, None)
+    await expect(page.locator("#notice")).to_contain_text("本显示屏尚未绑定窗口")
+    await page.wait_for_function("!document.getElementById('screen').dataset.windowId")
+
+    # A window in the address comes before the binding; the kept token links it still.
+    await bind_window(api, device_id, 2)
+    await page.goto(f"{server.base_url}/window/?hall={hall.hall_id}&number=1")
+    await expect(page.locator("body")).to_have_attribute(
+        "data-device-id", str(device_id), timeout=DEVICE_WAIT_S * 1000
+    )
+    await expect(page.locator("#number")).to_have_text("1")
+    await expect(page.locator("#window-name")).to_have_text("社保综合受理")
+    await presence_of(presence, device_id, online=True)
+
+    await page.context.close()
+    await presence_of(presence, device_id, online=False)
+    assert (await listed(api, device_id))["online"] is False
+    assert browser.page_errors == []
+
+
+async def test_a_refused_device_token_leaves_the_screens_public_with_a_notice_for_the_admin(
+    db: asyncpg.Pool,
+    server: HubServer,
+    api: Api,
+    hall: Hall,
+    browser: BrowserSession,
+) -> None:
+    """A revoked hall_display token: the hall display is the public one, with a small notice
+    (zh-CN) for the IT admin; a hall_display token on a window display (another kind's): the
+    window in public, its notice names the kind; no page error either way."""
+    revoked_id, revoked = await make_device(db, hall.hall_id, "hall_display", "旧综合屏")
+    response = await api.http.post(
+        f"/api/devices/{revoked_id}/revoke", headers={"Authorization": f"Bearer {hall.manager}"}
+    )
+    assert response.status_code == 200, response.text
+    await api.window(1, "sign-in")
+    await api.issue("A")
+    assert await api.call(1) == "A001"
+
+    display = await browser.new_page()
+    await display.goto(f"{server.base_url}/hall/?hall={hall.hall_id}&device_token={revoked}")
+    notice = display.locator("#device-notice")
+    await expect(notice).to_be_visible(timeout=DEVICE_WAIT_S * 1000)
+    await expect(notice).to_have_text(
+        "设备凭证无效或已停用；本屏以公开方式显示，请管理员重新登记本综合屏"
+    )
+    await expect(display.locator("body")).to_have_attribute("data-device", "refused")
+    await expect(display.locator("body")).to_have_attribute("data-link", "live")
+    assert "device_token" not in display.url
+    await expect(display.locator("#hall-name")).to_have_text(HALL_NAME)
+    await expect(display.locator("#latest-number")).to_have_text("A001")
+    await expect(group_row(display, "A").locator(".count")).to_have_text("0人")
+    await api.issue("A")  # and it stays live
+    await expect(group_row(display, "A").locator(".count")).to_have_text("1人")
+    assert await display.evaluate("document.body.dataset.deviceId") is None
+    await settled(display)
+    await browser.screenshot(display, "screens-hall-display-refused-token")
+
+    _, hall_token = await make_device(db, hall.hall_id, "hall_display", "大厅综合屏")
+    window = await browser.new_page()
+    await window.goto(
+        f"{server.base_url}/window/?hall={hall.hall_id}&number=1&device_token={hall_token}"
+    )
+    notice = window.locator("#device-notice")
+    await expect(notice).to_be_visible(timeout=DEVICE_WAIT_S * 1000)
+    await expect(notice).to_have_text(
+        "设备凭证属于“综合屏”，不能用于窗口显示屏；本屏以公开方式显示，请管理员核对设备登记"
+    )
+    await expect(window.locator("body")).to_have_attribute("data-link", "live")
+    await expect(window.locator("#number")).to_have_text("1")
+    await expect(window.locator("#staff-name")).to_have_text("李娜")
+    await expect(window.locator("#current")).to_have_text("A001")
+    await expect(window.locator("#notice")).to_be_hidden()
+    for page in (display, window):  # words for the admin, nothing of the refusal itself
+        text = await page.locator("body").inner_text()
+        assert "Error" not in text and "4401" not in text and "token" not in text
     assert browser.page_errors == []
