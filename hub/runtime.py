@@ -231,6 +231,7 @@ class Hub:
 
         jobs.add(Job("lease", s.process_lease_seconds / 3, self.presence.renew_lease, False))
         jobs.add(Job("presence_seen", 2.0, self.presence.flush_seen, False))
+        jobs.add(Job("presence_revoked", 2.0, self.presence.close_revoked, False))
         jobs.add(Job("presence_reaper", 2.0, self.presence.reap))
         jobs.add(Job("history_prune", 60.0, prune))
 

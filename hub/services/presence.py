@@ -30,6 +30,7 @@ import structlog
 from hub.domain.errors import DomainError
 from hub.services.events import EventWriter, Tx
 from realtime import outbox
+from realtime.errors import Unauthenticated
 from realtime.feed import Feed
 from realtime.messages import DeviceEvent
 from realtime.outbox import volatile_frame
@@ -248,6 +249,22 @@ class PresenceService:
             # Sent even without local subscribers: other processes may have some.
             frame = volatile_frame(name, 0, "peers_seen", PeersSeen(seen), ts=now)
             await self._feed.publish_volatile(name, frame)
+
+    async def close_revoked(self, conn: asyncpg.Connection) -> None:
+        """Close this process's connections of devices whose token has been revoked since
+        their hello (4401): a token is checked at hello only, and a revoked device must not
+        stay connected until it happens to reconnect."""
+        by_id = {int(p.identity.id.removeprefix("device:")): p for p in self._conns}
+        if not by_id:
+            return
+        revoked = await conn.fetch(
+            "SELECT id FROM device WHERE id = any($1::bigint[]) AND revoked_at IS NOT NULL",
+            list(by_id),
+        )
+        for row in revoked:
+            peer = by_id[row["id"]]
+            peer.log.info("peer_token_revoked")
+            await peer.ws.close(Unauthenticated.close_code, "device token revoked")
 
     async def renew_lease(self, conn: asyncpg.Connection) -> None:
         await conn.execute(

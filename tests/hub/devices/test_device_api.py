@@ -8,6 +8,7 @@ from typing import Any
 from tests.factories import make_device, make_hall, make_staff
 from tests.hub.api.conftest import assert_problem, bearer, error_fields
 from tests.hub.devices.conftest import PRINTER_OK, DeviceWorld, accepted, live, next_update
+from tests.realtime.peers import Peer
 
 
 async def _audit(dw: DeviceWorld, action: str) -> list[dict[str, Any]]:
@@ -189,3 +190,18 @@ async def test_revoking_a_device_ends_its_alerts(dw: DeviceWorld) -> None:
     listed = await dw.client.get(f"/api/halls/{dw.hall_id}/devices", headers=bearer(dw.manager))
     assert printer.id not in {d["id"] for d in listed.json()}
     assert await dw.db.fetchval("SELECT count(*) FROM device_alert") == 0
+
+
+async def test_revoking_a_device_closes_its_live_connection(dw: DeviceWorld) -> None:
+    """A connected device whose token is revoked is closed with 4401 within the presence
+    period (the token is checked at hello only; revocation must not wait for a reconnect)."""
+    kiosk = dw.devices["kiosk"]
+    async with Peer.connect(dw.url) as peer:
+        welcome = await peer.hello(kiosk.kind, kiosk.token)
+        assert type(welcome).__name__ == "Welcome"
+        revoked = await dw.client.post(
+            f"/api/devices/{kiosk.id}/revoke", headers=bearer(dw.manager)
+        )
+        assert revoked.status_code == 200, revoked.text
+        code, reason = await peer.close_code(timeout=15)
+    assert (code, reason) == (4401, "device token revoked")
