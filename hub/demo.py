@@ -4,16 +4,24 @@ Seeds (idempotently, at every start) a province and a city with an admin and a s
 and the hall of hub/demo_hall.toml in the city (hub/hallfile.py: agencies, service groups,
 eight windows, staff, devices). Then the hall comes alive through the real services:
 
-- simulated devices are peers of the real gateway; one ticket machine drops off and returns
-  every cycle, so the status page shows presence changing live;
+- the hall's hardware is simulated and driven by the real device agent (hub/demo_devices.py):
+  ticket printers whose paper runs low, out and back, an ID card reader where citizens put
+  their cards, evaluation pads at windows 1-4 whose citizens rate (or not), LED window panels
+  on one RS-485 line; the device page (``/devices/``) shows it all live. Without socat these
+  devices are bare peers like the others;
+- the other devices (ticket machines, kiosk, hall display) are peers of the real gateway; one
+  ticket machine drops off and returns every cycle, so presence changes live;
 - the staff of the hall file who have a window sign in there and call, recall, skip and
   finish tickets at a realistic pace (a ticket every 20–60 s per window);
-- citizens take tickets at the kiosk through the QueueService at a steady rate, some with a
-  resident ID card, a few in the green channel; fewer come while many are waiting.
+- citizens take tickets at the ticket machines and the kiosk through the QueueService at a
+  steady rate, some with a resident ID card, a few in the green channel; fewer come while
+  many are waiting. Each ticket is printed by the machine's printer, or is an e-ticket while
+  it cannot print.
 
 ``HALLHUB_DEMO_SPEED`` (default 1) makes staff and citizens that many times faster. Device
-tokens of the demo are kept in ``<data_dir>/demo-devices.json`` (0600): a real hall never
-stores them, the hub itself keeps only their SHA-256.
+tokens of the demo are kept in ``<data_dir>/demo-devices.json`` (0600), and the agent's
+configuration in ``<data_dir>/demo-agent.toml`` (0600): a real hall keeps a device's token
+only on the machine the device is plugged into; the hub itself keeps only their SHA-256.
 """
 
 from __future__ import annotations
@@ -31,14 +39,15 @@ import asyncpg
 import msgspec
 import structlog
 
-from hub import hallfile
+from hub import demo_devices, hallfile
 from hub.config import Settings
 from hub.domain import identity
 from hub.domain.access import Place, Role, covering_grant, staff_principal
 from hub.domain.errors import DomainError
+from hub.domain.queue import TicketSource
 from hub.runtime import Hub
 from hub.server import run_server
-from hub.services import audit, auth, org
+from hub.services import audit, auth, device_admin, org
 from hub.services import staff as staff_service
 from hub.services.access import hall_place
 from hub.services.queue import IdDocumentIn, QueueService, TicketRequest, WindowResult
@@ -87,6 +96,7 @@ class DemoHall(msgspec.Struct, frozen=True):
     accounts: list[DemoAccount]
     windows: list[DemoWindow]
     groups: dict[str, int]
+    device_windows: dict[int, int] = {}  # device id -> the number of the window it stands at
 
 
 async def _region(pool: asyncpg.Pool, parent: int | None, level: str, code: str, name: str) -> int:
@@ -161,7 +171,58 @@ async def seed(hub: Hub, data_dir: Path) -> DemoHall:
         DemoWindow(applied.windows[w.number], w.number, w.name, workers.get(w.number))
         for w in hall_file.windows
     ]
-    return DemoHall(applied.hall_id, applied.hall_name, devices, accounts, windows, applied.groups)
+    device_windows = {
+        applied.device_ids[f"{d.kind}:{d.name}"]: d.window
+        for d in hall_file.devices
+        if d.window is not None
+    }
+    return DemoHall(
+        applied.hall_id,
+        applied.hall_name,
+        devices,
+        accounts,
+        windows,
+        applied.groups,
+        device_windows,
+    )
+
+
+def _floor_devices(demo: DemoHall) -> list[demo_devices.FloorDevice]:
+    window_ids = {w.number: w.window_id for w in demo.windows}
+    out = []
+    for d in demo.devices:
+        number = demo.device_windows.get(d.id)
+        out.append(
+            demo_devices.FloorDevice(
+                id=d.id,
+                kind=d.kind,
+                name=d.name,
+                token=d.token,
+                window_id=None if number is None else window_ids.get(number),
+                window_number=number,
+            )
+        )
+    return out
+
+
+async def _pace_pads(hub: Hub, demo: DemoHall, pads: set[int]) -> None:
+    """The pads' countdown at the demo's speed: the ``timeout_s`` setting of each simulated
+    evaluator (D6), which the hub puts in its rating requests. Set only when it differs."""
+    assert hub.events is not None
+    seconds = demo_devices.rating_timeout(hub.settings.demo_speed)
+    rows = await hub.pool.fetch(
+        "SELECT id, config FROM device WHERE id = ANY($1::bigint[]) AND kind = 'evaluator'",
+        list(pads),
+    )
+    place = await hall_place(hub.pool, demo.hall_id)
+    for row in rows:
+        config = dict(row["config"] or {})
+        if config.get("timeout_s") == seconds:
+            continue
+        config["timeout_s"] = seconds
+        await device_admin.configure(
+            hub.events, _ACTOR, place, row["id"], device_admin.DeviceSettings(settings=config)
+        )
 
 
 # --- simulated devices ---------------------------------------------------------------------
@@ -269,13 +330,20 @@ def _citizen(rng: random.Random) -> tuple[str, str]:
 
 
 async def _citizens(
-    queue: QueueService, pool: asyncpg.Pool, hall: DemoHall, kiosk: int | None, speed: float
+    queue: QueueService,
+    pool: asyncpg.Pool,
+    hall: DemoHall,
+    speed: float,
+    base_url: str,
 ) -> None:
-    """Citizens take tickets at the kiosk: most with their ID card, a few in the green
-    channel (the elderly, the disabled, the pregnant, military)."""
+    """Citizens take tickets at the ticket machines and the kiosk (most at the first one):
+    most with their ID card, a few in the green channel (the elderly, the disabled, the
+    pregnant, military). A machine's printer prints the ticket when it can."""
     rng = random.Random()  # not seeded: a restarted demo brings new citizens (Q4 limits)
     prefixes = sorted(hall.groups)
     weights = [_DEMAND.get(p, 10) for p in prefixes]
+    hosts = [d for d in hall.devices if d.kind in ("ticket_machine", "kiosk")]
+    shares = [len(hosts) - i for i in range(len(hosts))]
     while True:
         await asyncio.sleep(rng.uniform(0.5, 1.5) * _ARRIVAL_SECONDS / speed)
         waiting = await pool.fetchval(
@@ -292,25 +360,33 @@ async def _citizens(
             id_document=IdDocumentIn(kind="resident_id", number=number) if with_card else None,
             name=name if with_card else None,
         )
+        host = rng.choices(hosts, shares)[0] if hosts else None
+        source: TicketSource = "kiosk"
+        if host is not None and host.kind == "ticket_machine":
+            source = "id_card" if with_card else "ticket_machine"
         try:
             issued = await queue.issue(
-                hall.hall_id, request, source="kiosk", caller="device", device_id=kiosk
+                hall.hall_id,
+                request,
+                source=source,
+                caller="device",
+                device_id=None if host is None else host.id,
+                print_base_url=None if host is None else base_url,
             )
-            log.debug("demo_ticket_taken", ticket=issued.ticket.number)
+            log.debug("demo_ticket_taken", ticket=issued.ticket.number, print=issued.print)
         except DomainError as exc:
             log.info("demo_ticket_refused", group=prefix, code=exc.code, detail=exc.detail)
         except Exception:  # the database went away for a moment: the demo goes on
             log.warning("demo_ticket_failed", group=prefix, exc_info=True)
 
 
-async def _simulate(hub: Hub, demo: DemoHall) -> list[Coroutine[None, None, None]]:
+async def _simulate(hub: Hub, demo: DemoHall, base_url: str) -> list[Coroutine[None, None, None]]:
     """The simulated citizens and staff of the demo hall."""
     assert hub.queue is not None
     queue, pool, speed = hub.queue, hub.pool, hub.settings.demo_speed
     place = await hall_place(pool, demo.hall_id)
-    kiosk = next((d.id for d in demo.devices if d.kind == "kiosk"), None)
     return [
-        _citizens(queue, pool, demo, kiosk, speed),
+        _citizens(queue, pool, demo, speed, base_url),
         *(
             _window_staff(queue, pool, place, window, speed)
             for window in demo.windows
@@ -323,16 +399,33 @@ async def run_demo(settings: Settings) -> None:
     """Serve the hub with the demo hall and its simulated devices, staff and citizens;
     print where to look."""
     tasks: list[asyncio.Task[None]] = []
+    floors: list[demo_devices.DeviceFloor] = []
 
     async def on_ready(hub: Hub, port: int) -> None:
-        demo = await seed(hub, Path(settings.data_dir))
+        data_dir = Path(settings.data_dir)
+        demo = await seed(hub, data_dir)
         assert hub.gateway is not None
         url = f"ws://127.0.0.1:{hub.gateway.port}/"
+        floor = await demo_devices.start(
+            _floor_devices(demo),
+            hall_id=demo.hall_id,
+            gateway_url=url,
+            data_dir=data_dir,
+            speed=settings.demo_speed,
+            citizen=_citizen,
+        )
+        simulated: set[int] = set()
+        if floor is not None:
+            floors.append(floor)
+            simulated = floor.device_ids
+            await _pace_pads(hub, demo, simulated)
         for i, device in enumerate(demo.devices):
-            tasks.append(asyncio.create_task(_device_peer(url, device, flaky=i == 0)))
-        tasks.extend(asyncio.create_task(run) for run in await _simulate(hub, demo))
+            if device.id not in simulated:
+                tasks.append(asyncio.create_task(_device_peer(url, device, flaky=i == 0)))
+        base = _base_url(settings, port)
+        tasks.extend(asyncio.create_task(run) for run in await _simulate(hub, demo, base))
         session = await auth.sign_in(hub.pool, "M0001", DEMO_PASSWORD, settings.session_hours)
-        _print_banner(settings, port, demo, session.token)
+        _print_banner(settings, port, demo, session.token, floor)
 
     try:
         await run_server(settings, on_ready)
@@ -341,12 +434,34 @@ async def run_demo(settings: Settings) -> None:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
+        for floor in floors:
+            await floor.close()
 
 
-def _print_banner(settings: Settings, port: int, demo: DemoHall, token: str) -> None:
-    base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{port}"
+def _base_url(settings: Settings, port: int) -> str:
+    """The hub's address as the banner prints it (and the printed QR codes encode it)."""
+    return f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{port}"
+
+
+def _print_banner(
+    settings: Settings,
+    port: int,
+    demo: DemoHall,
+    token: str,
+    floor: demo_devices.DeviceFloor | None,
+) -> None:
+    base = _base_url(settings, port)
     hall = demo.hall_id
     staffed = sum(1 for w in demo.windows if w.staff_id is not None)
+    if floor is None:
+        hardware = ["  simulated hardware: none (see the demo_devices_unavailable log line)"]
+    else:
+        hardware = [
+            f"  simulated hardware ({floor.agent_config}): {len(floor.printers)} printers "
+            f"(paper runs out after {demo_devices.ROLL} tickets, refilled later), "
+            f"{len(floor.readers)} ID card reader, {len(floor.pads)} evaluation pads, "
+            f"{len(floor.panels)} LED window panels",
+        ]
     lines = [
         "",
         f"hallhub demo — {demo.hall_name} (hall {hall})",
@@ -355,6 +470,7 @@ def _print_banner(settings: Settings, port: int, demo: DemoHall, token: str) -> 
         f"  kiosk             {base}/kiosk/?hall={hall}",
         f"  staff console     {base}/staff/?hall={hall}   (W0001 or M0001; windows 6, 8 free)",
         f"  manager console   {base}/manage/?hall={hall}   (M0001)",
+        f"  device page       {base}/devices/?hall={hall}&token={token}",
         f"  device status     {base}/status/?hall={hall}&token={token}",
         "  window displays",
         *(
@@ -366,8 +482,9 @@ def _print_banner(settings: Settings, port: int, demo: DemoHall, token: str) -> 
         f"  metrics           {base}/metrics",
         f"  sign-ins (password {DEMO_PASSWORD!r}, POST {base}/api/auth/sign-in):",
         *(f"    {a.staff_no}  {a.name}  {a.role} ({a.scope})" for a in demo.accounts),
-        f"  simulated devices: {len(demo.devices)}; {demo.devices[0].name} drops and returns",
-        f"  simulated staff at {staffed} windows, citizens at the kiosk "
+        f"  devices: {len(demo.devices)}; {demo.devices[0].name} drops and returns",
+        *hardware,
+        f"  simulated staff at {staffed} windows, citizens at the ticket machines and the kiosk "
         f"(speed {settings.demo_speed:g}, HALLHUB_DEMO_SPEED)",
         "  Ctrl-C stops the hub.",
         "",

@@ -11,14 +11,18 @@ The demo hall is one (hub/demo_hall.toml); a real hall may be set up the same wa
                                (in order of preference: rank 1, 2, …), red_flag
     [[staff]]                  staff_no, name, role (window_staff | hall_manager |
                                supervisor, on this hall), window (a number), star
-    [[devices]]                kind, name
+    [[devices]]                kind, name, host (the name of a kiosk, ticket machine or
+                               touch terminal of the file: a printer's, ID reader's or code
+                               reader's), window (a number: an evaluator's, window display's,
+                               ID reader's or scanner's)
 
 :func:`load` checks the types (msgspec) and the references between sections (a window's
 groups and department, a staff member's window) and reports the first error with its path
-(``$.windows[2].groups[1]``). :func:`apply` creates what is missing and changes nothing
-that exists: a hall's settings and the honours are set when the hall, the window or the staff
-member is created, a window's groups when it serves none, so a manager's later changes
-survive the next run.
+(``$.windows[2].groups[1]``), and where each device may be bound
+(:func:`hub.domain.devices.check_binding`). :func:`apply` creates what is missing and changes
+nothing that exists: a hall's settings and the honours are set when the hall, the window or
+the staff member is created, a window's groups when it serves none, a device's binding when it
+has none (hub/services/device_admin.py), so a manager's later changes survive the next run.
 Everything goes through the services, audited (actor ``hallfile`` unless given).
 
 Passwords are not kept in the file: new staff accounts get the password the caller gives.
@@ -38,10 +42,11 @@ import msgspec
 import structlog
 
 from hub.domain.access import DeviceKind, Role
+from hub.domain.devices import HOST_KINDS, check_binding
 from hub.domain.errors import InvalidInput
 from hub.domain.queue import zone
 from hub.domain.queue_config import check_hours, minute_of_day
-from hub.services import audit, auth, honours, org, queue_config
+from hub.services import audit, auth, device_admin, honours, org, queue_config
 from hub.services import staff as staff_service
 from hub.services.access import hall_place
 from hub.services.events import EventWriter
@@ -97,6 +102,12 @@ class StaffEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class DeviceEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     kind: DeviceKind
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    """The name of the kiosk, ticket machine or touch terminal (in this file) whose page
+    uses the device: a printer's, an ID reader's or a code reader's."""
+    window: WindowNumber | None = None
+    """The window it stands at: an evaluator's, a window display's, an ID reader's or a
+    scanner's."""
 
 
 class HallFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -127,6 +138,8 @@ class AppliedHall(msgspec.Struct, frozen=True, kw_only=True):
     staff: dict[str, int]
     created: list[str]
     devices: list[auth.DeviceCreated]
+    device_ids: dict[str, int] = {}
+    """Every device of the file, by ``<kind>:<name>``."""
 
 
 def load(path: str | Path) -> HallFile:
@@ -212,6 +225,44 @@ def _check(f: HallFile) -> None:
                 field=f"$.staff[{i}].window",
             )
         worked.add(member.window)
+    _check_devices(f, numbers)
+
+
+def _check_devices(f: HallFile, windows: set[int]) -> None:
+    """Each binding names a host of the file (of a host kind) or one of its windows, and one
+    the device's kind takes (hub.domain.devices.check_binding)."""
+    hosts: dict[str, list[str]] = {}
+    for entry in f.devices:
+        if entry.kind in HOST_KINDS:
+            hosts.setdefault(entry.name, []).append(entry.kind)
+    for i, entry in enumerate(f.devices):
+        host_kind = None
+        if entry.host is not None:
+            kinds = hosts.get(entry.host, [])
+            if not kinds:
+                raise HallFileError(
+                    f"no kiosk, ticket machine or touch terminal {entry.host!r} in [[devices]]",
+                    field=f"$.devices[{i}].host",
+                )
+            if len(kinds) > 1:
+                raise HallFileError(
+                    f"several hosts are named {entry.host!r}", field=f"$.devices[{i}].host"
+                )
+            host_kind = kinds[0]
+        if entry.window is not None and entry.window not in windows:
+            raise HallFileError(
+                f"no window {entry.window} in [[windows]]", field=f"$.devices[{i}].window"
+            )
+        try:
+            check_binding(
+                entry.kind,
+                host_kind=host_kind,
+                host_is_self=entry.host == entry.name and entry.kind == host_kind,
+                has_window=entry.window is not None,
+            )
+        except InvalidInput as exc:
+            where = "host" if exc.field == "body.host_id" else "window"
+            raise HallFileError(exc.detail, field=f"$.devices[{i}].{where}") from exc
 
 
 async def apply(
@@ -266,7 +317,8 @@ async def apply(
     groups = await _groups(events, clock, who, hall_id, hall_file, created)
     windows = await _windows(events, clock, who, hall_id, hall_file, departments, groups, created)
     staff = await _staff(events, clock, who, hall_id, hall_file, password, created)
-    devices = await _devices(pool, who, hall_id, hall_file, created)
+    devices, device_ids = await _devices(pool, who, hall_id, hall_file, created)
+    await _bind_devices(events, who, hall_id, hall_file, windows, device_ids, created)
     name = await pool.fetchval("SELECT name FROM hall WHERE id = $1", hall_id)
     log.info("hall_file_applied", hall=hall_id, created=len(created))
     return AppliedHall(
@@ -277,6 +329,7 @@ async def apply(
         staff=staff,
         created=created,
         devices=devices,
+        device_ids=device_ids,
     )
 
 
@@ -403,15 +456,56 @@ async def _staff(
 
 async def _devices(
     pool: asyncpg.Pool, who: audit.Actor, hall_id: int, f: HallFile, created: list[str]
-) -> list[auth.DeviceCreated]:
+) -> tuple[list[auth.DeviceCreated], dict[str, int]]:
     rows = await pool.fetch(
-        "SELECT kind, name FROM device WHERE hall_id = $1 AND revoked_at IS NULL", hall_id
+        """SELECT kind, name, min(id) AS id FROM device
+           WHERE hall_id = $1 AND revoked_at IS NULL GROUP BY kind, name""",
+        hall_id,
     )
-    known = {(r["kind"], r["name"]) for r in rows}
+    ids = {f"{r['kind']}:{r['name']}": r["id"] for r in rows}
     registered = []
     for entry in f.devices:
-        if (entry.kind, entry.name) in known:
+        key = f"{entry.kind}:{entry.name}"
+        if key in ids:
             continue
-        registered.append(await auth.register_device(pool, who, hall_id, entry.kind, entry.name))
+        new = await auth.register_device(pool, who, hall_id, entry.kind, entry.name)
+        registered.append(new)
+        ids[key] = new.device.id
         created.append(f"device {entry.kind} {entry.name}")
-    return registered
+    return registered, {f"{d.kind}:{d.name}": ids[f"{d.kind}:{d.name}"] for d in f.devices}
+
+
+async def _bind_devices(
+    events: EventWriter,
+    who: audit.Actor,
+    hall_id: int,
+    f: HallFile,
+    windows: dict[int, int],
+    ids: dict[str, int],
+    created: list[str],
+) -> None:
+    """Bind each device of the file that has a binding there and none in the hall yet (a
+    manager may have moved it since: that stays)."""
+    wanted = [d for d in f.devices if d.host is not None or d.window is not None]
+    if not wanted:
+        return
+    hosts = {d.name: ids[f"{d.kind}:{d.name}"] for d in f.devices if d.kind in HOST_KINDS}
+    unbound = {
+        r["id"]
+        for r in await events.pool.fetch(
+            """SELECT id FROM device WHERE id = ANY($1::bigint[])
+               AND host_id IS NULL AND window_id IS NULL""",
+            [ids[f"{d.kind}:{d.name}"] for d in wanted],
+        )
+    }
+    place = await hall_place(events.pool, hall_id)
+    for entry in wanted:
+        device_id = ids[f"{entry.kind}:{entry.name}"]
+        if device_id not in unbound:
+            continue
+        change = device_admin.DeviceChange(
+            host_id=None if entry.host is None else hosts[entry.host],
+            window_id=None if entry.window is None else windows[entry.window],
+        )
+        await device_admin.update(events, who, place, device_id, change)
+        created.append(f"binding of device {entry.kind} {entry.name}")

@@ -66,7 +66,20 @@ star = true
 [[devices]]
 kind = "kiosk"
 name = "自助服务终端"
+
+[[devices]]
+kind = "printer"
+name = "自助服务终端打印机"
+host = "自助服务终端"
+
+[[devices]]
+kind = "evaluator"
+name = "1号窗口评价器"
+window = 1
 """
+
+EVALUATOR = 'name = "1号窗口评价器"\nwindow = 1'
+KIOSK = 'name = "自助服务终端"\n\n'
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -100,7 +113,7 @@ async def _counts(db: asyncpg.Pool) -> dict[str, int]:
 
 def test_the_demo_hall_file_loads() -> None:
     """The demo's hall: five groups, eight windows each serving a group, staff with Chinese
-    names, the visitors' accounts without a window."""
+    names, the visitors' accounts without a window, its devices bound to hosts and windows."""
     f = hallfile.load(DEMO_HALL_FILE)
     assert f.hall.name == "示范市政务服务中心"
     assert [g.prefix for g in f.groups] == ["A", "B", "C", "D", "E"]
@@ -110,6 +123,15 @@ def test_the_demo_hall_file_loads() -> None:
     assert staff["M0001"].role == "hall_manager" and staff["M0001"].window is None
     assert staff["W0001"].window is None
     assert (f.opens_minute, f.closes_minute) == (0, 1440)
+    # Its hardware (simulated by hub/demo_devices.py): a printer in each ticket machine and
+    # the kiosk, the kiosk's ID card reader, a pad and an LED panel at windows 1-4.
+    hosts = {d.name for d in f.devices if d.kind in ("ticket_machine", "kiosk")}
+    assert sorted(d.host or "" for d in f.devices if d.kind == "printer") == sorted(hosts)
+    assert [(d.host, d.window) for d in f.devices if d.kind == "id_reader"] == [
+        ("自助服务终端", None)
+    ]
+    assert [d.window for d in f.devices if d.kind == "evaluator"] == [1, 2, 3, 4]
+    assert sorted(d.window or 0 for d in f.devices if d.kind == "window_display") == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(
@@ -128,6 +150,17 @@ def test_the_demo_hall_file_loads() -> None:
         (("window = 1", "window = 7"), "$.staff[1].window"),
         (('staff_no = "H1W1"', 'staff_no = "H1M1"'), "$.staff[1]"),
         (('kind = "kiosk"', 'kind = "toaster"'), "$.devices[0].kind"),
+        (('host = "自助服务终端"', 'host = "大厅综合屏"'), "$.devices[1].host"),
+        (('kind = "kiosk"', 'kind = "hall_display"'), "$.devices[1].host"),
+        (('host = "自助服务终端"', "window = 2"), "$.devices[1].window"),
+        (('host = "自助服务终端"', 'host = "自助服务终端"\nwindow = 2'), "$.devices[1].window"),
+        ((EVALUATOR, EVALUATOR.replace("window = 1", "window = 9")), "$.devices[2].window"),
+        (
+            (EVALUATOR, EVALUATOR.replace("window = 1", 'host = "自助服务终端"')),
+            "$.devices[2].host",
+        ),
+        ((KIOSK, KIOSK.replace("\n\n", '\nhost = "自助服务终端"\n\n')), "$.devices[0].host"),
+        ((KIOSK, KIOSK.replace("\n\n", "\nwindow = 1\n\n")), "$.devices[0].window"),
         (('closes = "17:30"', 'closes = "08:00"'), "$.hall.closes"),
         (('opens = "08:30"', 'opens = "25:00"'), "$.hall.opens"),
         (('opens = "08:30"', 'opens = "8:30"'), "$.hall.opens"),
@@ -197,9 +230,21 @@ async def test_applying_creates_the_hall_with_everything_in_the_file(
         ("H1W1", applied.hall_id, True, "window_staff", "hall", applied.hall_id),
     ]
     assert (await auth.sign_in(db, "H1W1", PASSWORD, 1)).name == "刘洋"
-    [device] = applied.devices
-    principal = await auth.device_by_token(db, device.token)
-    assert principal is not None and principal.hall_id == applied.hall_id
+    kiosk, printer, evaluator = applied.devices
+    for device in applied.devices:
+        principal = await auth.device_by_token(db, device.token)
+        assert principal is not None and principal.hall_id == applied.hall_id
+    assert applied.device_ids == {
+        "kiosk:自助服务终端": kiosk.device.id,
+        "printer:自助服务终端打印机": printer.device.id,
+        "evaluator:1号窗口评价器": evaluator.device.id,
+    }
+    bindings = await db.fetch("SELECT kind, host_id, window_id FROM device ORDER BY id")
+    assert [tuple(r) for r in bindings] == [
+        ("kiosk", None, None),
+        ("printer", kiosk.device.id, None),
+        ("evaluator", None, applied.windows[1]),
+    ]
     assert applied.groups == {"A": applied.groups["A"], "D": applied.groups["D"]}
     assert sorted(applied.windows) == [1, 2] and sorted(applied.staff) == ["H1M1", "H1W1"]
     actions = await db.fetch(
@@ -209,8 +254,13 @@ async def test_applying_creates_the_hall_with_everything_in_the_file(
         "hall.create", "hall.queue_settings", "department.create", "group.create",
         "group.create", "window.create", "window.create", "window.groups", "window.groups",
         "window.red_flag", "staff.create", "grant.create", "staff.create", "grant.create",
-        "staff.star", "device.register",
+        "staff.star", "device.register", "device.register", "device.register",
+        "device.update", "device.update",
     ]  # fmt: skip
+    assert applied.created[-2:] == [
+        "binding of device printer 自助服务终端打印机",
+        "binding of device evaluator 1号窗口评价器",
+    ]
 
 
 async def test_applying_again_creates_nothing_and_changes_nothing(
@@ -279,3 +329,33 @@ async def test_a_window_left_without_groups_gets_those_of_the_file(
     assert await db.fetchval(
         "SELECT group_id FROM window_group WHERE window_id = $1", first.windows[2]
     ) == first.groups["A"]  # fmt: skip
+
+
+async def test_a_device_bound_since_keeps_its_binding_and_an_unbound_one_gets_the_files(
+    db: asyncpg.Pool, hub: Hub, region: int, tmp_path: Path
+) -> None:
+    """A manager moved the evaluator to window 2: applying again leaves it there; the
+    printer, unbound since (e.g. registered by an older file without bindings), is attached
+    to its host again, announced like a binding from the device page."""
+    f = hallfile.load(_write(tmp_path, SMALL))
+    first = await _apply(hub, f, region)
+    printer = first.device_ids["printer:自助服务终端打印机"]
+    evaluator = first.device_ids["evaluator:1号窗口评价器"]
+    await db.execute("UPDATE device SET host_id = NULL WHERE id = $1", printer)
+    await db.execute("UPDATE device SET window_id = $2 WHERE id = $1", evaluator, first.windows[2])
+    second = await _apply(hub, f, region)
+    assert second.created == ["binding of device printer 自助服务终端打印机"]
+    assert second.devices == [] and second.device_ids == first.device_ids
+    assert (
+        await db.fetchval("SELECT host_id FROM device WHERE id = $1", printer)
+        == (first.device_ids["kiosk:自助服务终端"])
+    )
+    assert (
+        await db.fetchval("SELECT window_id FROM device WHERE id = $1", evaluator)
+        == (first.windows[2])
+    )
+    changed = await db.fetchval(
+        "SELECT count(*) FROM topic_event WHERE topic = $1 AND type = 'device_changed'",
+        f"device:{printer}",
+    )
+    assert changed == 2
