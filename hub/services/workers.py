@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -305,7 +306,12 @@ def _exit_with_parent(parent: int | None) -> None:
     ``parent`` (spawn) is the pid of the process that made the pool: a hub killed while the
     worker was still importing is already gone when this runs, the worker's parent is then
     its new reaper, and the worker ends at once instead of watching the reaper for ever.
+
+    A worker also ignores SIGINT: Ctrl-C in a terminal goes to the whole process group, and
+    the hub stops its workers itself (shutdown, then terminate after a grace period); a
+    worker that took the signal would die mid-job with a ``KeyboardInterrupt`` traceback.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if parent is None:
         parent = os.getppid()
     elif os.getppid() != parent:

@@ -152,6 +152,16 @@ async def test_results_and_job_errors_come_back_unchanged(pool: WorkerPool) -> N
     assert await pool.run(square, 3) == 9
 
 
+async def test_ctrl_c_in_the_terminal_does_not_kill_a_job(pool: WorkerPool, tmp_path: Path) -> None:
+    """SIGINT (the terminal sends it to the whole process group) leaves a running job be:
+    the hub stops its workers itself."""
+    pid_file = tmp_path / "pid"
+    job = asyncio.create_task(pool.run(note_pid_then_sleep, str(pid_file), 0.5))
+    pid = await wait_for_pid(pid_file)
+    os.kill(pid, signal.SIGINT)
+    assert await job == pid
+
+
 async def test_a_killed_worker_raises_worker_crashed_and_the_next_job_runs(
     pool: WorkerPool, tmp_path: Path
 ) -> None:
