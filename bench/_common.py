@@ -1,4 +1,5 @@
-"""Shared parts of the benchmarks: figure lines, process measurements and the client fleet.
+"""Shared parts of the benchmarks: figure lines, process measurements, the benchmark's own
+database, the entry point, and the client fleet.
 
 Figure lines are the benchmarks' interface: one per figure on stdout, ``name: value unit``
 (``ref_n1000_p99: 8.0 ms``), and ``name ratio: 1.18x`` for a same-run comparison. Anything
@@ -19,16 +20,20 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import random
 import resource
+import secrets
+import socket
 import string
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
+import asyncpg
 import msgspec
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
@@ -61,6 +66,26 @@ def emit_ratio(name: str, ratio: float) -> None:
     sys.stdout.flush()
 
 
+@dataclass
+class Figures:
+    """The figures of one target in one run (``prefix``: ``hub_n1000``), in emission order."""
+
+    prefix: str
+    values: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def add(self, name: str, value: float, unit: str) -> None:
+        """Keep a figure and write its line, ``<prefix>_<name>: value unit``."""
+        self.values[name] = (value, unit)
+        emit(f"{self.prefix}_{name}", value, unit)
+
+    def compare(self, reference: Figures, names: Iterable[str]) -> None:
+        """Write ``<prefix>_<name> ratio`` lines: each figure ÷ the reference's (nan where
+        the reference's is 0)."""
+        for name in names:
+            base = reference.values[name][0]
+            emit_ratio(f"{self.prefix}_{name}", self.values[name][0] / base if base else math.nan)
+
+
 def note(message: str) -> None:
     """Progress for the person running the benchmark: stderr, never mixed with figures."""
     sys.stderr.write(f"[bench] {message}\n")
@@ -85,6 +110,23 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     for pid in pids:
         times = psutil.Process(pid).cpu_times()
         total += times.user + times.system
+    return total
+
+
+def postgres_cpu() -> float:
+    """CPU seconds (user + system) of the local PostgreSQL server: the postmaster, its live
+    children, and the children it has reaped (backends of closed connections). Machine-wide:
+    other databases' work counts too."""
+    total = 0.0
+    for process in psutil.process_iter(["name", "ppid"]):
+        if process.info["name"] != "postgres":
+            continue
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+            parent = psutil.Process(process.info["ppid"])
+            if parent.name() != "postgres":  # the postmaster: add what it reaped
+                total += times.children_user + times.children_system
     return total
 
 
@@ -114,6 +156,81 @@ def percentile(ordered: Sequence[float], q: float) -> float:
         return math.nan
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+# --- the benchmark's database ------------------------------------------------------------
+
+ADMIN_DSN = os.environ.get("HALLHUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class Database:
+    """A fresh UTF8 database, ``hallhub_bench_<tag>_…``, migrated by :meth:`create` and
+    dropped by :meth:`drop`.
+
+    Args:
+        tag: names the benchmark (``q``, ``d``).
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.name = f"hallhub_bench_{tag}_{os.getpid()}_{secrets.token_hex(3)}"
+        self.dsn = ADMIN_DSN.rpartition("/")[0] + "/" + self.name
+        self.created = False
+
+    async def create(self) -> None:
+        """Create and migrate the database; the hub's logging goes to warnings (stdout is
+        for figure lines)."""
+        from hub.logs import configure_logging
+        from storage.migrate import migrate
+
+        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
+        try:
+            await admin.execute(
+                f"CREATE DATABASE {self.name} TEMPLATE template0 ENCODING 'UTF8' "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
+            self.created = True
+        finally:
+            await admin.close()
+        configure_logging("warning")  # stdout is for figure lines
+        conn = await asyncpg.connect(self.dsn, timeout=10)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+
+    async def drop(self) -> None:
+        """Drop the database if it was created; never raises for a server that is gone."""
+        if not self.created:
+            return
+        with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
+            admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
+            try:
+                await admin.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+            finally:
+                await admin.close()
+
+
+# --- the entry point ---------------------------------------------------------------------
+
+
+def run_main(main: Callable[[], int], failures: tuple[type[BaseException], ...]) -> NoReturn:
+    """Exit with what ``main`` returns: 1 after one of ``failures`` (noted), 130 after a
+    Ctrl-C (the benchmark's finally blocks have stopped every child process)."""
+    try:
+        sys.exit(main())
+    except failures as exc:
+        note(f"failed: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        note("interrupted; every child process was stopped")
+        sys.exit(130)
 
 
 # --- the client fleet --------------------------------------------------------------------

@@ -53,7 +53,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -68,8 +67,19 @@ from typing import Any
 
 import asyncpg
 import msgspec
-import psutil
-from _common import cpu_seconds, emit, emit_ratio, note, percentile, raise_nofile_limit, rss_bytes
+from _common import (
+    Database,
+    Figures,
+    cpu_seconds,
+    emit_ratio,
+    free_port,
+    note,
+    percentile,
+    postgres_cpu,
+    raise_nofile_limit,
+    rss_bytes,
+    run_main,
+)
 from _target import BenchError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -77,7 +87,6 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
 HOST = "127.0.0.1"
-ADMIN_DSN = os.environ.get("HALLHUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO = Path(__file__).resolve().parent.parent
 START_WITHIN = 60.0
 # The hub's defaults (hub/config.py), which the reference copies.
@@ -98,24 +107,6 @@ KINDS = (
 PAPER_CYCLE = ("low", "out", "ok")
 
 
-# --- CPU of PostgreSQL (as bench/queue_bench.py counts it) -------------------------------
-
-
-def postgres_cpu() -> float:
-    """CPU seconds of the local PostgreSQL server, its live backends and those it reaped.
-    Machine-wide: other databases' work counts too."""
-    total = 0.0
-    for process in psutil.process_iter(["name", "ppid"]):
-        if process.info["name"] != "postgres":
-            continue
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-            if psutil.Process(process.info["ppid"]).name() != "postgres":
-                total += times.children_user + times.children_system
-    return total
-
-
 # --- the database --------------------------------------------------------------------------
 
 
@@ -126,93 +117,59 @@ class Seeded:
     devices: list[tuple[int, str, str]] = field(default_factory=list)  # (id, kind, token)
 
 
-class Database:
-    """A fresh UTF8 database, migrated and seeded; dropped by :meth:`drop`."""
+async def seed(db: Database, peers: int) -> Seeded:
+    """A hall, its manager's session, and ``peers`` devices of the kinds in turn, each with
+    its own token, in the (created) database."""
+    from hub.services.auth import token_hash
 
-    def __init__(self) -> None:
-        self.name = f"hallhub_bench_d_{os.getpid()}_{secrets.token_hex(3)}"
-        self.dsn = ADMIN_DSN.rpartition("/")[0] + "/" + self.name
-        self.created = False
-
-    async def create(self, peers: int) -> Seeded:
-        from hub.logs import configure_logging
-        from hub.services.auth import token_hash
-        from storage.migrate import migrate
-
-        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
-        try:
-            await admin.execute(
-                f"CREATE DATABASE {self.name} TEMPLATE template0 ENCODING 'UTF8' "
-                "LC_COLLATE 'C' LC_CTYPE 'C'"
-            )
-            self.created = True
-        finally:
-            await admin.close()
-        configure_logging("warning")  # stdout is for figure lines
-        conn = await asyncpg.connect(self.dsn, timeout=10)
-        try:
-            await migrate(conn)
-            region = await conn.fetchval(
-                "INSERT INTO region (level, code, name, path) "
-                "VALUES ('province', 'bench-d', '基准省', '') RETURNING id"
-            )
-            await conn.execute("UPDATE region SET path = '/' || id || '/' WHERE id = $1", region)
-            hall = await conn.fetchval(
-                "INSERT INTO hall (region_id, code, name) VALUES ($1, 'bench-d', '基准大厅') "
-                "RETURNING id",
-                region,
-            )
-            staff = await conn.fetchval(
-                "INSERT INTO staff (staff_no, name, password_hash, hall_id) "
-                "VALUES ('bench-manager', '基准值班长', 'x', $1) RETURNING id",
-                hall,
-            )
-            await conn.execute(
-                "INSERT INTO role_grant (staff_id, role, scope_kind, scope_id) "
-                "VALUES ($1, 'hall_manager', 'hall', $2)",
-                staff,
-                hall,
-            )
-            manager = secrets.token_urlsafe(32)
-            await conn.execute(
-                "INSERT INTO staff_session (token_hash, staff_id, expires_at) "
-                "VALUES ($1, $2, now() + interval '1 day')",
-                token_hash(manager),
-                staff,
-            )
-            seeded = Seeded(int(hall), manager)
-            kinds = [KINDS[i % len(KINDS)] for i in range(peers)]
-            tokens = [secrets.token_urlsafe(32) for _ in range(peers)]
-            rows = await conn.fetch(
-                """INSERT INTO device (hall_id, kind, name, token_hash)
-                   SELECT $1, k, k || '-' || n, h
-                   FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS s(k, h, n)
-                   ORDER BY n
-                   RETURNING id""",
-                hall,
-                kinds,
-                [token_hash(t) for t in tokens],
-            )
-            ids = sorted(int(r["id"]) for r in rows)
-            seeded.devices = list(zip(ids, kinds, tokens, strict=True))
-        finally:
-            await conn.close()
-        return seeded
-
-    async def drop(self) -> None:
-        if not self.created:
-            return
-        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
-        finally:
-            await admin.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    conn = await asyncpg.connect(db.dsn, timeout=10)
+    try:
+        region = await conn.fetchval(
+            "INSERT INTO region (level, code, name, path) "
+            "VALUES ('province', 'bench-d', '基准省', '') RETURNING id"
+        )
+        await conn.execute("UPDATE region SET path = '/' || id || '/' WHERE id = $1", region)
+        hall = await conn.fetchval(
+            "INSERT INTO hall (region_id, code, name) VALUES ($1, 'bench-d', '基准大厅') "
+            "RETURNING id",
+            region,
+        )
+        staff = await conn.fetchval(
+            "INSERT INTO staff (staff_no, name, password_hash, hall_id) "
+            "VALUES ('bench-manager', '基准值班长', 'x', $1) RETURNING id",
+            hall,
+        )
+        await conn.execute(
+            "INSERT INTO role_grant (staff_id, role, scope_kind, scope_id) "
+            "VALUES ($1, 'hall_manager', 'hall', $2)",
+            staff,
+            hall,
+        )
+        manager = secrets.token_urlsafe(32)
+        await conn.execute(
+            "INSERT INTO staff_session (token_hash, staff_id, expires_at) "
+            "VALUES ($1, $2, now() + interval '1 day')",
+            token_hash(manager),
+            staff,
+        )
+        seeded = Seeded(int(hall), manager)
+        kinds = [KINDS[i % len(KINDS)] for i in range(peers)]
+        tokens = [secrets.token_urlsafe(32) for _ in range(peers)]
+        rows = await conn.fetch(
+            """INSERT INTO device (hall_id, kind, name, token_hash)
+               SELECT $1, k, k || '-' || n, h
+               FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS s(k, h, n)
+               ORDER BY n
+               RETURNING id""",
+            hall,
+            kinds,
+            [token_hash(t) for t in tokens],
+        )
+        ids = sorted(int(r["id"]) for r in rows)
+        seeded.devices = list(zip(ids, kinds, tokens, strict=True))
+    finally:
+        await conn.close()
+    return seeded
 
 
 async def wait_listening(process: subprocess.Popen[bytes], port: int, what: str) -> None:
@@ -783,16 +740,6 @@ async def _drain(ws: ClientConnection) -> None:
 # --- the harness -----------------------------------------------------------------------------
 
 
-@dataclass
-class Figures:
-    prefix: str
-    values: dict[str, tuple[float, str]] = field(default_factory=dict)
-
-    def add(self, name: str, value: float, unit: str) -> None:
-        self.values[name] = (value, unit)
-        emit(f"{self.prefix}_{name}", value, unit)
-
-
 def _latencies(
     starts: Sequence[tuple[str, int]], arrivals: dict[str, list[int]]
 ) -> tuple[list[float], int]:
@@ -996,11 +943,12 @@ COMPARED = (
 
 
 async def _main(args: argparse.Namespace) -> int:
-    db = Database()
+    db = Database("d")
     results: dict[str, Figures] = {}
     try:
         note(f"seeding a hall with {args.peers} devices ({', '.join(KINDS)} in turn)")
-        seeded = await db.create(args.peers)
+        await db.create()
+        seeded = await seed(db, args.peers)
         note(
             f"load split on {os.cpu_count()} cores: the target (measured by its pid alone); "
             f"one client process with all {args.peers} device peers; this harness (watcher, "
@@ -1021,18 +969,14 @@ async def _main(args: argparse.Namespace) -> int:
             finally:
                 await hub.stop()
     finally:
-        with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-            await db.drop()
+        await db.drop()
     hub_figures = results.get("hub")
     if hub_figures is not None:
-        prefix = hub_figures.prefix
         steady, idle = hub_figures.values["steady_cpu"][0], hub_figures.values["idle_cpu"][0]
-        emit_ratio(f"{prefix}_steady_cpu_vs_idle", steady / idle if idle else nan)
+        emit_ratio(f"{hub_figures.prefix}_steady_cpu_vs_idle", steady / idle if idle else nan)
         ref_figures = results.get("ref")
         if ref_figures is not None:
-            for name in COMPARED:
-                base = ref_figures.values[name][0]
-                emit_ratio(f"{prefix}_{name}", hub_figures.values[name][0] / base if base else nan)
+            hub_figures.compare(ref_figures, COMPARED)
     return 0
 
 
@@ -1064,11 +1008,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (BenchError, WebSocketException) as exc:
-        note(f"failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        note("interrupted; every child process was stopped")
-        sys.exit(130)
+    run_main(main, (BenchError, WebSocketException))

@@ -35,22 +35,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from math import nan
 
 import msgspec
 from _common import (
     ClientFleet,
     ClientSpec,
+    Figures,
     FleetError,
     cpu_seconds,
-    emit,
-    emit_ratio,
     listen_overflows,
     note,
     percentile,
     raise_nofile_limit,
     rss_bytes,
+    run_main,
 )
 from _target import BenchError, Lines, Target
 
@@ -215,18 +213,6 @@ def _reply(line: str) -> None:
 # --- the harness -------------------------------------------------------------------------
 
 
-@dataclass
-class Figures:
-    """The figures of one target at one N, in emission order."""
-
-    prefix: str
-    values: dict[str, tuple[float, str]] = field(default_factory=dict)
-
-    def add(self, name: str, value: float, unit: str) -> None:
-        self.values[name] = (value, unit)
-        emit(f"{self.prefix}_{name}", value, unit)
-
-
 # Figures compared hub ÷ reference, when both ran.
 COMPARED = (
     "cpu_per_delivery",
@@ -349,18 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                 status = 2 if args.only == "hub" else status
                 continue
             if reference is not None:
-                for name in COMPARED:
-                    base = reference.values[name][0]
-                    emit_ratio(f"hub_n{n}_{name}", hub.values[name][0] / base if base else nan)
+                hub.compare(reference, COMPARED)
     return status
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (BenchError, FleetError) as exc:
-        note(f"failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        note("interrupted; every child process was stopped")
-        sys.exit(130)
+    run_main(main, (BenchError, FleetError))

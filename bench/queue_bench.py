@@ -47,7 +47,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,8 +62,18 @@ from typing import Any
 
 import asyncpg
 import msgspec
-import psutil
-from _common import cpu_seconds, emit, emit_ratio, note, percentile, raise_nofile_limit
+from _common import (
+    Database,
+    cpu_seconds,
+    emit,
+    emit_ratio,
+    free_port,
+    note,
+    percentile,
+    postgres_cpu,
+    raise_nofile_limit,
+    run_main,
+)
 from _target import BenchError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -72,7 +81,6 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
 HOST = "127.0.0.1"
-ADMIN_DSN = os.environ.get("HALLHUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HALLHUB_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parent.parent
 TIMEZONE = "Asia/Shanghai"
@@ -93,23 +101,6 @@ REF_FINISH = "UPDATE ticket SET status = 'done', finished_at = now() WHERE id = 
 # --- CPU accounting ----------------------------------------------------------------------
 
 
-def postgres_cpu() -> float:
-    """CPU seconds (user + system) of the local PostgreSQL server: the postmaster, its live
-    children, and the children it has reaped (backends of closed connections). Machine-wide:
-    other databases' work counts too."""
-    total = 0.0
-    for process in psutil.process_iter(["name", "ppid"]):
-        if process.info["name"] != "postgres":
-            continue
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-            parent = psutil.Process(process.info["ppid"])
-            if parent.name() != "postgres":  # the postmaster: add what it reaped
-                total += times.children_user + times.children_system
-    return total
-
-
 class CpuMeter:
     """CPU seconds used by some processes and by PostgreSQL between start and stop."""
 
@@ -126,44 +117,6 @@ class CpuMeter:
 
 
 # --- database and seed -------------------------------------------------------------------
-
-
-class Database:
-    """A fresh UTF8 database, migrated; dropped by :meth:`drop`."""
-
-    def __init__(self) -> None:
-        self.name = f"hallhub_bench_q_{os.getpid()}_{secrets.token_hex(3)}"
-        self.dsn = ADMIN_DSN.rpartition("/")[0] + "/" + self.name
-        self.created = False
-
-    async def create(self) -> None:
-        from hub.logs import configure_logging
-        from storage.migrate import migrate
-
-        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
-        try:
-            await admin.execute(
-                f"CREATE DATABASE {self.name} TEMPLATE template0 ENCODING 'UTF8' "
-                "LC_COLLATE 'C' LC_CTYPE 'C'"
-            )
-            self.created = True
-        finally:
-            await admin.close()
-        configure_logging("warning")  # stdout is for figure lines
-        conn = await asyncpg.connect(self.dsn, timeout=10)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-
-    async def drop(self) -> None:
-        if not self.created:
-            return
-        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
-        finally:
-            await admin.close()
 
 
 @dataclass
@@ -587,12 +540,6 @@ class HubProcess:
         self._log.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def two_hubs(db: Database) -> AsyncIterator[list[HubProcess]]:
     workdir = tempfile.mkdtemp(prefix="hallhub-bench-q-")
@@ -1005,7 +952,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _main(args: argparse.Namespace) -> None:
-    db = Database()
+    db = Database("q")
     try:
         await db.create()
         if "call" in args.only:
@@ -1015,8 +962,7 @@ async def _main(args: argparse.Namespace) -> None:
         if "screen" in args.only:
             await run_screen_section(db, args)
     finally:
-        with contextlib.suppress(OSError, asyncpg.PostgresError, TimeoutError):
-            await db.drop()
+        await db.drop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1028,11 +974,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (BenchError, WebSocketException) as exc:
-        note(f"failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        note("interrupted; every child process was stopped")
-        sys.exit(130)
+    run_main(main, (BenchError, WebSocketException))

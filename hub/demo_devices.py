@@ -34,10 +34,7 @@ import contextlib
 import json
 import os
 import random
-import re
 import shutil
-import signal
-import sys
 from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
@@ -58,6 +55,7 @@ from devices.simulators.led_panel import LedBus, LedPanelModel
 from devices.simulators.led_panel import serve as serve_panels
 from devices.simulators.printer import PrinterModel
 from devices.simulators.printer import serve as serve_printer
+from devices.simulators.socat import Socat, SocatError
 from hub.domain.identity import mask_number
 from hub.domain.rating import BAD_GRADES, REASONS, Grade, Reason
 
@@ -93,10 +91,6 @@ _GOOD: tuple[tuple[Grade, float], ...] = (
 )
 _BAD_SHARE, _SILENT_SHARE = 0.1, 0.1
 
-_PTY_RE = re.compile(r"PTY is (\S+)")
-_SOCAT_READY = "starting data transfer loop"
-_SOCAT_START_TIMEOUT = 10.0
-
 
 class FloorDevice(msgspec.Struct, frozen=True, kw_only=True):
     """A registered device of the demo hall with its token, and its window if it stands at
@@ -113,92 +107,6 @@ class FloorDevice(msgspec.Struct, frozen=True, kw_only=True):
 def rating_timeout(speed: float) -> int:
     """The pads' countdown at the demo's speed, within the hub's bounds (5..600 s)."""
     return max(5, min(600, round(RATING_TIMEOUT_SECONDS / speed)))
-
-
-# --- socat: a null-modem cable between two pseudo-terminals ----------------------------------
-
-
-def _child_setup() -> None:  # pragma: no cover (runs in the forked child)
-    """In socat's process, before exec (Linux): SIGTERM when the demo dies, however it dies
-    (prctl PR_SET_PDEATHSIG), and its own process group, so that Ctrl-C in the terminal stops
-    the demo, which then closes its cables in order."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    os.setpgrp()
-
-
-class _Cable:
-    """One ``socat`` joining two new pseudo-terminals: the simulator's end and the agent's."""
-
-    def __init__(self, program: str) -> None:
-        self.program = program
-        self.proc: asyncio.subprocess.Process | None = None
-        self._drain: asyncio.Task[None] | None = None
-
-    async def start(self) -> tuple[str, str]:
-        """Return (simulator's pty, agent's pty).
-
-        Raises:
-            OSError: socat did not start, or did not report two ptys in time.
-        """
-        self.proc = await asyncio.create_subprocess_exec(
-            self.program, "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            preexec_fn=_child_setup if sys.platform == "linux" else None,
-        )  # fmt: skip
-        stderr = self.proc.stderr
-        assert stderr is not None
-        ptys: list[str] = []
-        said: list[str] = []
-        try:
-            async with asyncio.timeout(_SOCAT_START_TIMEOUT):
-                while True:
-                    raw = await stderr.readline()
-                    if not raw:
-                        raise OSError("socat exited: " + " | ".join(said[-3:]))
-                    line = raw.decode(errors="replace").rstrip()
-                    said.append(line)
-                    if m := _PTY_RE.search(line):
-                        ptys.append(m.group(1))
-                    if _SOCAT_READY in line:
-                        break
-        except TimeoutError:
-            await self.stop()
-            raise OSError("socat did not start within 10 s") from None
-        except BaseException:
-            await self.stop()
-            raise
-        if len(ptys) != 2:
-            await self.stop()
-            raise OSError("socat did not report two ptys: " + " | ".join(said[-3:]))
-        self._drain = asyncio.create_task(self._read_rest(stderr))
-        return ptys[0], ptys[1]
-
-    async def _read_rest(self, stream: asyncio.StreamReader) -> None:
-        while await stream.readline():  # socat must never block on a full stderr pipe
-            pass
-
-    async def stop(self) -> None:
-        """SIGTERM, wait; SIGKILL after 5 s."""
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if self._drain is not None:
-            self._drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain
-            self._drain = None
 
 
 # --- the simulated devices ----------------------------------------------------------------
@@ -375,7 +283,7 @@ class DeviceFloor:
         self.readers: list[IdReaderModel] = []
         self.panels: dict[int, LedPanelModel] = {}
         self.agent_config: Path | None = None
-        self._cables: list[_Cable] = []
+        self._cables: list[Socat] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._stop = asyncio.Event()
 
@@ -395,11 +303,11 @@ class DeviceFloor:
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"demo-{what}"))
 
-    async def _cable(self, program: str) -> tuple[str, str]:
-        cable = _Cable(program)
-        ends = await cable.start()
+    async def _cable(self) -> tuple[str, str]:
+        """A null-modem cable: (simulator's pty, agent's pty)."""
+        cable = Socat("pty,raw,echo=0", "pty,raw,echo=0", die_with_parent=True)
         self._cables.append(cable)
-        return ends
+        return await cable.start()
 
     async def close(self) -> None:
         """Stop the agent (its peers leave the hub), the simulators and the cables."""
@@ -444,8 +352,7 @@ async def start(
     wanted = [d for d in devices if d.kind in SIMULATED_KINDS]
     if not wanted:
         return None
-    program = shutil.which("socat")
-    if program is None:
+    if shutil.which("socat") is None:
         log.warning(
             "demo_devices_unavailable",
             reason="socat not found (apt install socat / brew install socat): "
@@ -454,11 +361,11 @@ async def start(
         return None
     floor = DeviceFloor(speed)
     try:
-        tables = await _wire(floor, wanted, program, hall_id, citizen)
+        tables = await _wire(floor, wanted, hall_id, citizen)
         path = data_dir / "demo-agent.toml"
         _write_agent_toml(path, gateway_url, tables)
         config = load_config(path)
-    except (OSError, ConfigError) as exc:
+    except (OSError, SocatError, ConfigError) as exc:
         await floor.close()
         log.warning(
             "demo_devices_unavailable",
@@ -481,7 +388,6 @@ async def start(
 async def _wire(
     floor: DeviceFloor,
     devices: list[FloorDevice],
-    program: str,
     hall_id: int,
     citizen: Callable[[random.Random], tuple[str, str]],
 ) -> list[dict[str, Any]]:
@@ -491,13 +397,13 @@ async def _wire(
     panels = [d for d in devices if d.kind == "window_display" and d.window_number is not None]
     bus_end = ""
     if panels:  # one RS-485 line: every panel at the address of its window's number
-        sim_end, bus_end = await floor._cable(program)
+        sim_end, bus_end = await floor._cable()
         floor.panels = {n: LedPanelModel(n) for n in (d.window_number for d in panels) if n}
         await _served(floor, "led-line", serve_panels, sim_end, DemoLedLine(floor.panels))
     for device in devices:
         common = {"kind": device.kind, "name": device.name, "token": device.token}
         if device.kind == "printer":
-            sim_end, agent_end = await floor._cable(program)
+            sim_end, agent_end = await floor._cable()
             first = not floor.printers
             model = DemoPrinter(
                 device.name,
@@ -516,14 +422,14 @@ async def _wire(
                 }
             )
         elif device.kind == "id_reader":
-            sim_end, agent_end = await floor._cable(program)
+            sim_end, agent_end = await floor._cable()
             reader = IdReaderModel()
             floor.readers.append(reader)
             await _served(floor, device.name, serve_reader, sim_end, reader)
             floor._spawn(f"{device.name}-cards", _cards(device.name, reader, speed, citizen))
             tables.append(common | {"port": agent_end, "auto_read": True})
         elif device.kind == "evaluator":
-            sim_end, agent_end = await floor._cable(program)
+            sim_end, agent_end = await floor._cable()
             pad = DemoPad(device.name, random.Random(device.id), speed)
             floor.pads.append(pad)
             await _served(floor, device.name, serve_pad, sim_end, pad)

@@ -26,29 +26,16 @@ from devices.drivers.printer import PrinterDriver
 from devices.transport.serial import SerialPort
 from realtime.messages import Event
 
-__all__ = ["PrintJob", "PrinterRunner", "TicketFields"]
-
-
-class TicketFields(msgspec.Struct, frozen=True, kw_only=True):
-    """The ``ticket`` of a ``print_ticket`` event."""
-
-    hall_name: str
-    number: str
-    group_name: str
-    people_ahead: int
-    issued_at: str
-    qr_url: str
-    header: str = ""
-    footer: list[str] = []
+__all__ = ["PrintJob", "PrinterRunner"]
 
 
 class PrintJob(msgspec.Struct, frozen=True, kw_only=True):
-    """A ``print_ticket`` event's data."""
+    """A ``print_ticket`` event's data: its ``ticket`` has the fields of the paper ticket."""
 
     job: str
     ticket_id: int
     token: str = ""
-    ticket: TicketFields
+    ticket: PrintedTicket
 
 
 class PrinterRunner(DeviceRunner):
@@ -114,15 +101,8 @@ class PrinterRunner(DeviceRunner):
 
     async def _print(self, job: PrintJob) -> None:
         fields = job.ticket
-        ticket = PrintedTicket(
-            hall_name=fields.hall_name,
-            number=fields.number,
-            group_name=fields.group_name,
-            people_ahead=fields.people_ahead,
-            issued_at=fields.issued_at,
-            qr_url=fields.qr_url,
-            header=fields.header or self.header,
-            footer=fields.footer or self.footer,
+        ticket = msgspec.structs.replace(
+            fields, header=fields.header or self.header, footer=fields.footer or self.footer
         )
         result = await self.driver.print_ticket(ticket)
         self._handled.add(job.job)

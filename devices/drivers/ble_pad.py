@@ -14,7 +14,7 @@ from typing import Any
 
 from devices.codecs.evaluator_gatt import TIMEOUT_MAX_MS, TIMEOUT_UNIT_MS, Prompt
 from devices.drivers.ble_evaluator import BleEvaluator, GradeResult
-from devices.drivers.evaluator import RatingPrompt
+from devices.drivers.evaluator import RatingPrompt, fit_text
 from devices.drivers.link import HardwareInfo
 from devices.errors import DeviceOffline
 
@@ -25,14 +25,7 @@ _LIMITS = {"window": 16, "staff_name": 48, "staff_no": 32, "ticket_no": 32}
 
 
 def _fit(text: str, limit: int) -> str:
-    out, used = [], 0
-    for ch in text:
-        size = len(ch.encode("utf-8", "replace"))
-        if used + size > limit:
-            break
-        out.append(ch)
-        used += size
-    return "".join(out)
+    return fit_text(text, limit, "utf-8", "replace")
 
 
 class BlePad:

@@ -14,7 +14,7 @@ import structlog
 
 from devices.codecs.code_reader import CodeReaderDecoder, Encoding, ScannedCode
 from devices.codecs.wire import Garbage
-from devices.drivers.link import HardwareInfo, Pump
+from devices.drivers.link import HardwareInfo, PortDriver
 from devices.transport.serial import ByteTransport
 
 __all__ = ["CodeReaderDriver"]
@@ -22,7 +22,7 @@ __all__ = ["CodeReaderDriver"]
 log = structlog.get_logger("devices.drivers.code_reader")
 
 
-class CodeReaderDriver:
+class CodeReaderDriver(PortDriver):
     """One code reader on ``transport``; each scanned code is awaited with ``on_code``.
 
     Args:
@@ -44,18 +44,11 @@ class CodeReaderDriver:
         max_len: int = 1024,
         on_code: Callable[[ScannedCode], Awaitable[None]] | None = None,
     ) -> None:
-        self.transport = transport
-        self._name = name
+        super().__init__(transport, name)
         self._settings = (suffix, prefix, encoding, max_len)
         self.on_code = on_code
-        self.garbage = 0
         self.scanned = 0
         self._decoder = self._new_decoder()
-        self._pump = Pump(transport, self._on_data)
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     def _new_decoder(self) -> CodeReaderDecoder:
         suffix, prefix, encoding, max_len = self._settings
@@ -67,10 +60,7 @@ class CodeReaderDriver:
         Raises:
             DeviceOffline: the port cannot be opened.
         """
-        await self.close()
-        await self.transport.open()
-        self._decoder = self._new_decoder()
-        self._pump.start()
+        await self._open()
         return HardwareInfo(model="serial code reader", firmware="", parts=["code_reader"])
 
     async def watch(self) -> None:
@@ -81,10 +71,8 @@ class CodeReaderDriver:
         """
         await self._pump.wait_lost()
 
-    async def close(self) -> None:
-        """Stop reading and close the port; never raises."""
-        await self._pump.stop()
-        await self.transport.close()
+    def _fresh_link(self) -> None:
+        self._decoder = self._new_decoder()
 
     async def _on_data(self, data: bytes) -> None:
         for item in self._decoder.feed(data):

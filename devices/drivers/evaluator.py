@@ -16,7 +16,7 @@ import msgspec
 from devices.drivers.ble_evaluator import GradeResult
 from devices.drivers.link import Driver
 
-__all__ = ["Evaluator", "GradeResult", "RatingPrompt"]
+__all__ = ["Evaluator", "GradeResult", "RatingPrompt", "fit_text"]
 
 
 class RatingPrompt(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,6 +29,23 @@ class RatingPrompt(msgspec.Struct, frozen=True, kw_only=True):
     staff_name: str = ""
     staff_no: str = ""
     ticket_number: str = ""
+
+
+def fit_text(text: str, limit: int, encoding: str, errors: str = "strict") -> str:
+    """``text`` cut to at most ``limit`` bytes in ``encoding``, at a character boundary: the
+    strings of a prompt are display text, and a long name must not cost the citizen the
+    prompt. A character that does not encode (with ``errors``) is left out."""
+    out, used = [], 0
+    for ch in text:
+        try:
+            size = len(ch.encode(encoding, errors))
+        except UnicodeEncodeError:
+            continue
+        if used + size > limit:
+            break
+        out.append(ch)
+        used += size
+    return "".join(out)
 
 
 class Evaluator(Driver, Protocol):

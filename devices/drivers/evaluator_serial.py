@@ -40,8 +40,8 @@ from devices.codecs.evaluator_serial import (
 from devices.codecs.evaluator_serial import EvaluatorDecoder as _Decoder
 from devices.codecs.wire import Garbage
 from devices.drivers.ble_evaluator import GradeResult
-from devices.drivers.evaluator import RatingPrompt
-from devices.drivers.link import HardwareInfo, Pump, await_reply
+from devices.drivers.evaluator import RatingPrompt, fit_text
+from devices.drivers.link import HardwareInfo, PortDriver, await_reply, exchange
 from devices.errors import DeviceError, DeviceOffline, DeviceRefused, DeviceTimeout
 from devices.transport.serial import ByteTransport
 
@@ -57,22 +57,11 @@ _NAME_MAX, _CODE_MAX = 32, 16  # bytes of GB18030 (doc §4)
 
 
 def _fit(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` GB18030 bytes, at a character boundary: the strings
-    are display text, and a long name must not cost the citizen the prompt."""
-    out, used = [], 0
-    for ch in text:
-        try:
-            size = len(ch.encode("gb18030"))
-        except UnicodeEncodeError:
-            continue  # a lone surrogate: nothing a pad could show
-        if used + size > limit:
-            break
-        out.append(ch)
-        used += size
-    return "".join(out)
+    # A lone surrogate is left out: nothing a pad could show.
+    return fit_text(text, limit, "gb18030")
 
 
-class SerialEvaluator:
+class SerialEvaluator(PortDriver):
     """One wired pad on ``transport``.
 
     Args:
@@ -99,17 +88,14 @@ class SerialEvaluator:
         silence: float = 0.1,
         remember: int = 256,
     ) -> None:
-        self.transport = transport
-        self._name = name
+        super().__init__(transport, name, on_silence=self._on_silence, silence=silence)
         self.poll_seconds = poll_seconds
         self.reply_timeout = reply_timeout
         self.retries = retries
         self.grace = grace
         self.status: PadStatus | None = None
-        self.garbage = 0
         self.acks_sent = 0
         self._decoder = _Decoder()
-        self._pump = Pump(transport, self._on_data, on_silence=self._on_silence, silence=silence)
         self._lock = asyncio.Lock()
         self._prompt_lock = asyncio.Lock()
         # The pad drops a request that repeats its last (SEQ, CMD): start anywhere, so a
@@ -120,10 +106,6 @@ class SerialEvaluator:
         self._answered: OrderedDict[int, None] = OrderedDict()
         self._remember = remember
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     async def connect(self) -> HardwareInfo:
         """Open the port and ask the pad's status.
 
@@ -131,16 +113,11 @@ class SerialEvaluator:
             DeviceOffline: the port cannot be opened.
             DeviceTimeout: the pad did not answer.
         """
-        await self.close()
-        await self.transport.open()
-        self._decoder = _Decoder()
-        self._pump.start()
-        try:
-            status = await self.query_status()
-        except BaseException:
-            await self.close()
-            raise
+        status = await self._connect(self.query_status)
         return HardwareInfo(model=status.model, firmware=status.firmware, parts=["evaluator"])
+
+    def _fresh_link(self) -> None:
+        self._decoder = _Decoder()
 
     async def watch(self) -> None:
         """Ask the pad's status every ``poll_seconds`` until the link is lost.
@@ -149,22 +126,9 @@ class SerialEvaluator:
             DeviceOffline: the port hung up, or a status query went unanswered (with its
                 retries).
         """
-        while True:
-            try:
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._pump.wait_lost()
-            except TimeoutError:
-                pass
-            try:
-                await self.query_status()
-            except DeviceTimeout as exc:
-                raise DeviceOffline(f"{self._name}: pad silent ({exc})") from exc
-
-    async def close(self) -> None:
-        """Stop reading and close the port; never raises. A waiting prompt ends unrated
-        (``disconnected``)."""
-        await self._pump.stop()
-        await self.transport.close()
+        await self._poll_until_lost(
+            self.query_status, lambda: self.poll_seconds, max_missed=1, silent="pad silent"
+        )
 
     async def query_status(self) -> PadStatus:
         """``STATUS_QUERY``: state, working buttons, model, firmware.
@@ -247,22 +211,24 @@ class SerialEvaluator:
             waiter: asyncio.Future[EvaluatorFrame] = asyncio.get_running_loop().create_future()
             self._request = (self._seq, command, waiter)
             try:
-                for attempt in range(self.retries + 1):
-                    await self.transport.write(data)
-                    try:
-                        reply = await await_reply(
-                            self._pump, waiter, self.reply_timeout, f"{self._name}: {command:#04x}"
-                        )
-                        break
-                    except DeviceTimeout:
-                        if attempt == self.retries:
-                            raise
-                        log.debug("evaluator_resend", pad=self._name, seq=self._seq)
+                reply = await exchange(
+                    self._pump,
+                    data,
+                    waiter,
+                    self.reply_timeout,
+                    f"{self._name}: {command:#04x}",
+                    retries=self.retries,
+                    on_timeout=self._resending,
+                )
             finally:
                 self._request = None
         if isinstance(reply, Ack) and reply.result != "ok" and command != _CMD_CANCEL:
             raise DeviceRefused(f"{self._name}: command {command:#04x} {reply.result}")
         return reply
+
+    def _resending(self, again: bool) -> None:
+        if again:
+            log.debug("evaluator_resend", pad=self._name, seq=self._seq)
 
     # --- what the pad sends -----------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from devices.codecs.sam import (
     parse_base_info,
 )
 from devices.codecs.wire import Garbage
-from devices.drivers.link import HardwareInfo, Pump, await_reply
+from devices.drivers.link import HardwareInfo, PortDriver, exchange
 from devices.errors import CodecError, DeviceOffline, DeviceRefused, DeviceTimeout
 from devices.transport.serial import ByteTransport
 
@@ -57,7 +57,7 @@ class CardRead(msgspec.Struct, frozen=True, repr_omit_defaults=True):
     reason: ReadFailure | None = None
 
 
-class IdReaderDriver:
+class IdReaderDriver(PortDriver):
     """One SAM ID card reader on ``transport``.
 
     Args:
@@ -84,24 +84,17 @@ class IdReaderDriver:
         auto_read: bool = False,
         on_card: Callable[[IdCard], Awaitable[None]] | None = None,
     ) -> None:
-        self.transport = transport
-        self._name = name
+        super().__init__(transport, name)
         self.poll_seconds = poll_seconds
         self.reply_timeout = reply_timeout
         self.find_interval = find_interval
         self.auto_read = auto_read
         self.on_card = on_card
-        self.garbage = 0
         self._decoder = SamDecoder()
-        self._pump = Pump(transport, self._on_data)
         self._lock = asyncio.Lock()
         self._read_lock = asyncio.Lock()
         self._waiter: asyncio.Future[SamReply] | None = None
         self._card_present = False
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     async def connect(self) -> HardwareInfo:
         """Open the port, reset the SAM module, check its status.
@@ -110,16 +103,7 @@ class IdReaderDriver:
             DeviceOffline: the port cannot be opened, or the module failed its self-test.
             DeviceTimeout: the reader did not answer.
         """
-        await self.close()
-        await self.transport.open()
-        self._decoder.clear()
-        self._pump.start()
-        try:
-            await self._command(encode_reset(), "reset")
-            await self._check_status()
-        except BaseException:
-            await self.close()
-            raise
+        await self._connect(self._reset_module)
         self._card_present = False
         return HardwareInfo(model="SAM (GA 467)", firmware="", parts=["id_reader"])
 
@@ -131,29 +115,19 @@ class IdReaderDriver:
             DeviceOffline: the port hung up, the module stopped answering twice in a row, or
                 it reports a self-test failure.
         """
-        missed = 0
-        while True:
-            interval = self.find_interval if self.auto_read else self.poll_seconds
-            try:
-                async with asyncio.timeout(interval):
-                    await self._pump.wait_lost()
-            except TimeoutError:
-                pass
-            try:
-                if self.auto_read:
-                    await self._auto_read()
-                else:
-                    await self._check_status()
-                missed = 0
-            except DeviceTimeout as exc:
-                missed += 1
-                if missed >= 2:
-                    raise DeviceOffline(f"{self._name}: no reply ({exc})") from exc
+        await self._poll_until_lost(
+            lambda: self._auto_read() if self.auto_read else self._check_status(),
+            lambda: self.find_interval if self.auto_read else self.poll_seconds,
+            max_missed=2,
+            silent="no reply",
+        )
 
-    async def close(self) -> None:
-        """Stop reading and close the port; never raises."""
-        await self._pump.stop()
-        await self.transport.close()
+    def _fresh_link(self) -> None:
+        self._decoder.clear()
+
+    async def _reset_module(self) -> None:
+        await self._command(encode_reset(), "reset")
+        await self._check_status()
 
     async def read_card(self, timeout_s: float) -> CardRead:
         """Read the card put on the reader within ``timeout_s`` seconds.
@@ -255,15 +229,19 @@ class IdReaderDriver:
         waiter: asyncio.Future[SamReply] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         try:
-            await self.transport.write(frame)
-            return await await_reply(
-                self._pump, waiter, self.reply_timeout, f"{self._name}: {what}"
+            return await exchange(
+                self._pump,
+                frame,
+                waiter,
+                self.reply_timeout,
+                f"{self._name}: {what}",
+                on_timeout=self._drop_partial,
             )
-        except DeviceTimeout:
-            self._decoder.clear()  # a partial reply must not prefix the next one
-            raise
         finally:
             self._waiter = None
+
+    def _drop_partial(self, again: bool) -> None:
+        self._decoder.clear()  # a partial reply must not prefix the next one
 
     async def _on_data(self, data: bytes) -> None:
         for item in self._decoder.feed(data):

@@ -15,7 +15,6 @@ panels (several ``window_display`` devices of agent.toml with the same port) sha
 from __future__ import annotations
 
 import asyncio
-from typing import NoReturn
 
 import structlog
 
@@ -34,7 +33,7 @@ from devices.codecs.led_panel import (
     render_window_lines,
 )
 from devices.codecs.wire import Garbage
-from devices.drivers.link import HardwareInfo, Pump, await_reply
+from devices.drivers.link import HardwareInfo, Pump, exchange
 from devices.errors import DeviceOffline, DeviceRefused, DeviceTimeout
 from devices.transport.serial import ByteTransport
 
@@ -104,13 +103,13 @@ class LedBus:
             self._pump.start()
             log.info("led_bus_open", port=self.name)
 
-    async def wait_lost(self) -> NoReturn:
-        """Wait until the port fails.
+    async def idle(self, seconds: float) -> None:
+        """Wait ``seconds`` between two polls.
 
         Raises:
-            DeviceOffline: always, once it did.
+            DeviceOffline: as soon as the port fails meanwhile.
         """
-        await self._pump.wait_lost()
+        await self._pump.idle(seconds)
 
     async def close(self) -> None:
         """Close the port; never raises."""
@@ -139,24 +138,19 @@ class LedBus:
             waiter = asyncio.get_running_loop().create_future()
             self._request = (frame.address, command, waiter)
             try:
-                for attempt in range(self.retries + 1):
-                    await self.transport.write(data)
-                    try:
-                        return await await_reply(
-                            self._pump,
-                            waiter,
-                            self.reply_timeout,
-                            f"{self.name}: panel {frame.address} {command:#04x}",
-                        )
-                    except DeviceTimeout:
-                        self._drop_partial()
-                        if attempt == self.retries:
-                            raise
+                return await exchange(
+                    self._pump,
+                    data,
+                    waiter,
+                    self.reply_timeout,
+                    f"{self.name}: panel {frame.address} {command:#04x}",
+                    retries=self.retries,
+                    on_timeout=self._drop_partial,
+                )
             finally:
                 self._request = None
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _drop_partial(self) -> None:
+    def _drop_partial(self, again: bool) -> None:
         # §5 rule 5: after a timeout a partial frame must not eat the next reply.
         for item in self._decoder.flush():
             if isinstance(item, Garbage):
@@ -248,11 +242,7 @@ class LedPanel:
             DeviceOffline: the bus port failed, or ``max_failures`` requests failed in a row.
         """
         while True:
-            try:
-                async with asyncio.timeout(self.poll_seconds):
-                    await self.bus.wait_lost()
-            except TimeoutError:
-                pass
+            await self.bus.idle(self.poll_seconds)
             try:
                 await self.query_status()
             except DeviceTimeout as exc:

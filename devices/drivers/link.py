@@ -1,5 +1,6 @@
 """What every serial driver of the agent shares: the driver interface the supervisor runs,
-the hardware identity a driver reports after connecting, and the receive pump.
+the hardware identity a driver reports after connecting, the receive pump, the request with
+resends, and the base of a driver that owns its port.
 
 A driver owns one :class:`~devices.transport.serial.ByteTransport`. :meth:`Driver.connect`
 opens it and checks the device answers; :meth:`Driver.watch` runs the health polling and
@@ -8,7 +9,8 @@ supervisor (devices/agent/supervisor.py) calls them in that order, again and aga
 backoff between attempts.
 
 :class:`Pump` is the one reader of a transport: a task that hands every chunk to the driver's
-decoder, and records why the link ended.
+decoder, and records why the link ended. :class:`PortDriver` is the part of a driver that owns
+one port: its pump, connect (open, a fresh decoder, a first check), close, and health polling.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import structlog
 from devices.errors import DeviceError, DeviceOffline, DeviceTimeout
 from devices.transport.serial import ByteTransport
 
-__all__ = ["Driver", "HardwareInfo", "Pump", "await_reply"]
+__all__ = ["Driver", "HardwareInfo", "PortDriver", "Pump", "await_reply", "exchange"]
 
 T = TypeVar("T")
 
@@ -98,6 +100,10 @@ class Pump:
         self._task = asyncio.create_task(self._run(), name=f"pump-{self._transport.name}")
 
     @property
+    def transport(self) -> ByteTransport:
+        return self._transport
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self.lost.is_set()
 
@@ -109,6 +115,18 @@ class Pump:
         """
         await self.lost.wait()
         raise DeviceOffline(self.reason or f"{self._transport.name}: link lost")
+
+    async def idle(self, seconds: float) -> None:
+        """Wait ``seconds`` (between two health polls).
+
+        Raises:
+            DeviceOffline: as soon as the link ends meanwhile.
+        """
+        try:
+            async with asyncio.timeout(seconds):
+                await self.wait_lost()
+        except TimeoutError:
+            pass
 
     async def stop(self) -> None:
         """Stop reading (the transport stays as it is)."""
@@ -167,3 +185,127 @@ async def await_reply(pump: Pump, reply: asyncio.Future[T], timeout: float, what
     if pump.lost.is_set():
         raise DeviceOffline(pump.reason or f"{what}: link lost")
     raise DeviceTimeout(f"{what}: no reply within {timeout:g} s")
+
+
+async def exchange(
+    pump: Pump,
+    data: bytes,
+    reply: asyncio.Future[T],
+    timeout: float,
+    what: str,
+    *,
+    retries: int = 0,
+    on_timeout: Callable[[bool], None] | None = None,
+) -> T:
+    """Write ``data`` to the pump's transport and wait for ``reply`` (:func:`await_reply`);
+    after ``timeout`` seconds of silence write the same bytes again, at most ``retries`` times.
+
+    ``on_timeout`` is called after each unanswered attempt, with whether a resend follows.
+
+    Raises:
+        DeviceOffline: the link is down, or ends before the reply.
+        DeviceTimeout: no reply after the resends.
+    """
+    for attempt in range(retries + 1):
+        await pump.transport.write(data)
+        try:
+            return await await_reply(pump, reply, timeout, what)
+        except DeviceTimeout:
+            if on_timeout is not None:
+                on_timeout(attempt < retries)
+            if attempt == retries:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class PortDriver:
+    """The part of a driver that owns one port (:class:`Driver`'s connect, close and health
+    polling): the subclass decodes what :meth:`_on_data` gets and resets its decoder in
+    :meth:`_fresh_link`.
+
+    Args:
+        transport: the device's port.
+        name: how logs name the device.
+        on_silence, silence: as :class:`Pump`'s.
+    """
+
+    def __init__(
+        self,
+        transport: ByteTransport,
+        name: str,
+        *,
+        on_silence: Callable[[], Awaitable[None]] | None = None,
+        silence: float | None = None,
+    ) -> None:
+        self.transport = transport
+        self._name = name
+        self.garbage = 0
+        """Bytes from the device that made no sense (line noise); the device page's count."""
+        self._pump = Pump(transport, self._on_data, on_silence=on_silence, silence=silence)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def close(self) -> None:
+        """Stop reading and close the port; never raises."""
+        await self._pump.stop()
+        await self.transport.close()
+
+    async def _open(self) -> None:
+        """Close whatever was open, open the port, start reading from a fresh decoder.
+
+        Raises:
+            DeviceOffline: the port cannot be opened.
+        """
+        await self.close()
+        await self.transport.open()
+        self._fresh_link()
+        self._pump.start()
+
+    async def _connect(self, check: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`_open`, then ``check`` that the device answers; the port is closed again
+        when it does not.
+
+        Raises:
+            DeviceOffline: the port cannot be opened, or what ``check`` raises.
+        """
+        await self._open()
+        try:
+            return await check()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _poll_until_lost(
+        self,
+        poll: Callable[[], Awaitable[object]],
+        interval: Callable[[], float],
+        *,
+        max_missed: int,
+        silent: str,
+    ) -> NoReturn:
+        """Run ``poll`` every ``interval()`` seconds (read each time: it may change live)
+        until the link is lost.
+
+        Raises:
+            DeviceOffline: the port hung up, or ``max_missed`` polls in a row timed out
+                (``<name>: <silent> (<why>)``).
+        """
+        missed = 0
+        while True:
+            await self._pump.idle(interval())
+            try:
+                await poll()
+                missed = 0
+            except DeviceTimeout as exc:
+                missed += 1
+                if missed >= max_missed:
+                    raise DeviceOffline(f"{self._name}: {silent} ({exc})") from exc
+
+    def _fresh_link(self) -> None:
+        """Forget what an earlier link left (a partial frame): called before reading starts."""
+
+    async def _on_data(self, data: bytes) -> None:
+        """Decode bytes from the device (the pump's ``on_data``)."""
+        raise NotImplementedError

@@ -45,7 +45,7 @@ from devices.codecs.escpos import (
     status_from_replies,
 )
 from devices.codecs.wire import Garbage
-from devices.drivers.link import HardwareInfo, Pump, await_reply
+from devices.drivers.link import HardwareInfo, PortDriver, exchange
 from devices.errors import DeviceOffline, DeviceTimeout, EncodeError
 from devices.transport.serial import ByteTransport
 
@@ -80,7 +80,7 @@ def failure_of(status: PrinterStatus) -> PrintFailure | None:
     return None
 
 
-class PrinterDriver:
+class PrinterDriver(PortDriver):
     """One ESC/POS printer on ``transport``.
 
     Args:
@@ -111,8 +111,7 @@ class PrinterDriver:
         model: str = "ESC/POS",
         on_status: Callable[[PrinterStatus], Awaitable[None]] | None = None,
     ) -> None:
-        self.transport = transport
-        self._name = name
+        super().__init__(transport, name)
         self.poll_seconds = poll_seconds
         self.asb = asb
         self.reply_timeout = reply_timeout
@@ -123,19 +122,12 @@ class PrinterDriver:
         self.on_status = on_status
         self.status: PrinterStatus | None = None
         self.printed = 0
-        self.garbage = 0
-        """Bytes from the printer that were no status (line noise); the device page's count."""
         self._decoder = PrinterReplyDecoder()
-        self._pump = Pump(transport, self._on_data)
         self._lock = asyncio.Lock()  # one request on the port at a time
         self._print_lock = asyncio.Lock()  # one ticket at a time, with its re-check
         self._replies: list[StatusReply] = []
         self._waiter: asyncio.Future[list[StatusReply]] | None = None
         self._changed = asyncio.Event()
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     async def connect(self) -> HardwareInfo:
         """Open the port, initialise the printer, enable ASB, read the first status.
@@ -144,20 +136,18 @@ class PrinterDriver:
             DeviceOffline: the port cannot be opened or hung up.
             DeviceTimeout: no status reply: nothing that speaks ESC/POS is there.
         """
-        await self.close()
-        await self.transport.open()
+        await self._connect(self._initialise)
+        return HardwareInfo(model=self.model, firmware="", parts=["printer"])
+
+    def _fresh_link(self) -> None:
         self._decoder.reset()
         self.status = None  # the first status after a connect is always reported
-        self._pump.start()
-        try:
-            # ESC @ drops a half-sent ticket of an earlier link; GS a again, as ESC @ may
-            # reset the ASB setting on some models (docs/devices/printer.md §6).
-            await self.transport.write(INIT + (encode_asb() if self.asb else b""))
-            await self.poll()
-        except BaseException:
-            await self.close()
-            raise
-        return HardwareInfo(model=self.model, firmware="", parts=["printer"])
+
+    async def _initialise(self) -> PrinterStatus:
+        # ESC @ drops a half-sent ticket of an earlier link; GS a again, as ESC @ may
+        # reset the ASB setting on some models (docs/devices/printer.md §6).
+        await self.transport.write(INIT + (encode_asb() if self.asb else b""))
+        return await self.poll()
 
     async def watch(self) -> None:
         """Poll every ``poll_seconds`` until the link is lost.
@@ -165,25 +155,12 @@ class PrinterDriver:
         Raises:
             DeviceOffline: the port hung up, or ``max_missed`` polls got no reply.
         """
-        missed = 0
-        while True:
-            try:
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._pump.wait_lost()
-            except TimeoutError:
-                pass
-            try:
-                await self.poll()
-                missed = 0
-            except DeviceTimeout as exc:
-                missed += 1
-                if missed >= self.max_missed:
-                    raise DeviceOffline(f"{self._name}: no status reply ({exc})") from exc
-
-    async def close(self) -> None:
-        """Stop reading and close the port; never raises."""
-        await self._pump.stop()
-        await self.transport.close()
+        await self._poll_until_lost(
+            self.poll,
+            lambda: self.poll_seconds,
+            max_missed=self.max_missed,
+            silent="no status reply",
+        )
 
     async def poll(self) -> PrinterStatus:
         """Ask ``DLE EOT 1, 2, 4`` now; the merged status (reported if it changed).
@@ -200,9 +177,8 @@ class PrinterDriver:
             for n in (1, 2, 4):
                 self._decoder.expect(n)
             try:
-                await self.transport.write(_POLL)
-                printer, offline, paper = await await_reply(
-                    self._pump, waiter, self.reply_timeout, f"{self._name}: DLE EOT"
+                printer, offline, paper = await exchange(
+                    self._pump, _POLL, waiter, self.reply_timeout, f"{self._name}: DLE EOT"
                 )
             except BaseException:
                 # A late reply must not answer the next poll (docs/devices/printer.md §5).

@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import shutil
 import signal
 import sys
@@ -59,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 import msgspec
 import structlog
 
+from devices.simulators.socat import Socat, SocatError
 from hub.domain.rating import GRADES, REASONS, Grade, Reason
 
 if TYPE_CHECKING:
@@ -80,9 +80,6 @@ _BAUDRATES = {
     "led-panel": 9600,
 }
 _SUFFIXES = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n", "tab": b"\t", "none": b""}
-_PTY_RE = re.compile(r"PTY is (\S+)")
-_SOCAT_READY = "starting data transfer loop"
-_SOCAT_START_TIMEOUT = 10.0
 
 BLE_HELP = (
     "hallhub simulate evaluator-ble: a bumble virtual controller is reachable only inside "
@@ -225,21 +222,20 @@ class PrinterSim:
         )
 
     async def serve(self, port: serialx.AsyncSerial) -> None:
+        from devices.simulators.printer import serve_port
+
+        await serve_port(port, self.model, feed=self._feed)
+
+    def _feed(self, data: bytes) -> list[bytes]:
         model = self.model
-        model.on_unsolicited = port.write_nowait
-        try:
-            while data := await port.read(4096):
-                printed = len(model.tickets)
-                refused = model.refused
-                replies = model.feed(data)
-                if replies:
-                    await port.write(b"".join(replies))
-                for ticket in model.tickets[printed:]:
-                    log.info("printer_sim_ticket", lines=[line.text for line in ticket.lines])
-                if model.refused > refused:
-                    log.info("printer_sim_refused", paper=model.paper, cover=model.cover_open)
-        finally:
-            model.on_unsolicited = None
+        printed = len(model.tickets)
+        refused = model.refused
+        replies = model.feed(data)
+        for ticket in model.tickets[printed:]:
+            log.info("printer_sim_ticket", lines=[line.text for line in ticket.lines])
+        if model.refused > refused:
+            log.info("printer_sim_refused", paper=model.paper, cover=model.cover_open)
+        return replies
 
     async def command(self, verb: str, rest: str) -> State:
         model = self.model
@@ -307,10 +303,9 @@ class IdReaderSim:
         self.fault = False
 
     async def serve(self, port: serialx.AsyncSerial) -> None:
-        while data := await port.read(4096):
-            reply = self.model.feed(data)
-            if reply:
-                await port.write(reply)
+        from devices.simulators.serving import answer
+
+        await answer(port, self.model.feed)
 
     async def command(self, verb: str, rest: str) -> State:
         words = _words(rest)
@@ -380,23 +375,9 @@ class EvaluatorSim:
         self.model = EvaluatorPadModel(heartbeat_interval=args.heartbeat)
 
     async def serve(self, port: serialx.AsyncSerial) -> None:
-        model = self.model
-        model.on_output = lambda: port.write_nowait(model.data_to_send())
-        ticker = asyncio.create_task(self._tick())
-        try:
-            while data := await port.read(4096):
-                model.receive_data(data)
-                await port.drain()
-        finally:
-            model.on_output = None
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+        from devices.simulators.evaluator_serial import serve_port
 
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            self.model.tick()
+        await serve_port(port, self.model)
 
     async def command(self, verb: str, rest: str) -> State:
         words = _words(rest)
@@ -437,12 +418,9 @@ class LedPanelSim:
         self.bus = LedBus({a: LedPanelModel(a) for a in args.addresses})
 
     async def serve(self, port: serialx.AsyncSerial) -> None:
-        bus = self.bus
-        while data := await port.read(4096):
-            bus.receive_data(data)
-            out = bus.data_to_send()
-            if out:
-                await port.write(out)
+        from devices.simulators.serving import answer
+
+        await answer(port, self.bus.feed)
 
     async def command(self, verb: str, rest: str) -> State:
         if verb != "show":
@@ -584,105 +562,28 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None
     put(None)
 
 
-def _die_with_parent() -> None:
-    """In the forked child, before exec (Linux): SIGTERM when this process dies, however it
-    dies, so a killed simulator leaves no socat behind (prctl PR_SET_PDEATHSIG)."""
-    import ctypes
+async def _socat_pair(link: str | None) -> tuple[Socat, str, str]:
+    """``socat`` joining two new ptys: (socat, the simulator's pty, the agent's path: the
+    symlink if given, else its pty). socat dies with this process.
 
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-class _Socat:
-    """``socat`` joining two new ptys: the simulator's end and the agent's end."""
-
-    def __init__(self, link: str | None) -> None:
-        self.link = link
-        self.proc: asyncio.subprocess.Process | None = None
-        self._drain: asyncio.Task[None] | None = None
-
-    async def start(self) -> tuple[str, str]:
-        """Return (simulator's pty, agent's path: the symlink if given, else its pty).
-
-        Raises:
-            SimulateError: socat is missing or did not start.
-        """
-        program = shutil.which("socat")
-        if program is None:
-            raise SimulateError(
-                "socat not found: install it (apt install socat, brew install socat) "
-                "or serve an existing port with --port PATH"
-            )
-        agent = "pty,raw,echo=0"
-        if self.link is not None:
-            Path(self.link).unlink(missing_ok=True)  # noqa: ASYNC240 (a local symlink)
-            agent += f",link={self.link}"
-        self.proc = await asyncio.create_subprocess_exec(
-            program, "-d", "-d", "pty,raw,echo=0", agent,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )  # fmt: skip
-        stderr = self.proc.stderr
-        assert stderr is not None
-        ptys: list[str] = []
-        said: list[str] = []
-        try:
-            async with asyncio.timeout(_SOCAT_START_TIMEOUT):
-                while True:
-                    raw = await stderr.readline()
-                    if not raw:
-                        raise SimulateError("socat exited: " + " | ".join(said[-3:]))
-                    line = raw.decode(errors="replace").rstrip()
-                    said.append(line)
-                    if m := _PTY_RE.search(line):
-                        ptys.append(m.group(1))
-                    if _SOCAT_READY in line:
-                        break
-        except TimeoutError:
-            await self.stop()
-            raise SimulateError("socat did not start within 10 s") from None
-        except BaseException:
-            await self.stop()
-            raise
-        if len(ptys) != 2:
-            await self.stop()
-            raise SimulateError("socat did not report two ptys: " + " | ".join(said[-3:]))
-        self._drain = asyncio.create_task(self._read_rest(stderr))
-        return ptys[0], self.link or ptys[1]
-
-    async def _read_rest(self, stream: asyncio.StreamReader) -> None:
-        # socat must never block on a full stderr pipe.
-        while await stream.readline():
-            pass
-
-    async def wait(self) -> None:
-        """Return when socat has exited."""
-        if self.proc is not None:
-            await self.proc.wait()
-
-    @property
-    def exited(self) -> bool:
-        """socat ended by itself (killed, or its ptys failed)."""
-        return self.proc is not None and self.proc.returncode is not None
-
-    async def stop(self) -> None:
-        """SIGTERM (socat removes its symlink), wait; SIGKILL after 5 s."""
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if self._drain is not None:
-            self._drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain
+    Raises:
+        SimulateError: socat is missing or did not start.
+    """
+    if shutil.which("socat") is None:
+        raise SimulateError(
+            "socat not found: install it (apt install socat, brew install socat) "
+            "or serve an existing port with --port PATH"
+        )
+    agent = "pty,raw,echo=0"
+    if link is not None:
+        Path(link).unlink(missing_ok=True)  # noqa: ASYNC240 (a local symlink)
+        agent += f",link={link}"
+    socat = Socat("pty,raw,echo=0", agent, die_with_parent=True)
+    try:
+        serving, agent_pty = await socat.start()
+    except SocatError as exc:
+        raise SimulateError(str(exc)) from None
+    return socat, serving, link or agent_pty
 
 
 @contextlib.asynccontextmanager
@@ -768,13 +669,12 @@ async def _run_serial(args: argparse.Namespace) -> int:
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     async with contextlib.AsyncExitStack() as stack:
         stop = await stack.enter_async_context(_stop_signals())
-        socat: _Socat | None = None
+        socat: Socat | None = None
         if args.port:
             serving, agent_end = args.port, None
         else:
-            socat = _Socat(args.link)
+            socat, serving, agent_end = await _socat_pair(args.link)
             stack.push_async_callback(socat.stop)
-            serving, agent_end = await socat.start()
         port = serialx.async_serial_for_url(serving, baudrate=baudrate)
         try:
             await port.open()

@@ -8,7 +8,8 @@ own frame scanner and its own frame builder, so a mistake in the codec is not mi
 bytes, :meth:`~EvaluatorPadModel.data_to_send` returns what the pad sends, and
 ``on_output`` (if set) is called whenever there is something to send. Time comes from the
 injected ``clock``; :meth:`~EvaluatorPadModel.tick` applies it (prompt timeouts, resends of
-unacknowledged events, heartbeats). :func:`serve` runs a model on a serial port.
+unacknowledged events, heartbeats). :func:`serve` runs a model on a serial port
+(:func:`serve_port` on one already open).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import msgspec
 import serialx
 import structlog
 
+from devices.simulators.serving import crc16_modbus as _crc
+from devices.simulators.serving import open_port
 from hub.domain.rating import Grade, Reason
 
 log = structlog.get_logger("devices.simulators.evaluator_serial")
@@ -44,16 +47,6 @@ _REASON_WIRE: dict[Reason, int] = {
     "other": 7,
 }
 _OK, _UNKNOWN_REQUEST, _UNSUPPORTED, _BAD_PAYLOAD = 0, 1, 2, 3
-
-
-def _crc(data: bytes) -> int:
-    """CRC-16/MODBUS, bit by bit (doc §2)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
 
 
 def _frame(cmd: int, seq: int, payload: bytes) -> bytes:
@@ -329,24 +322,34 @@ async def serve(
     Raises:
         serialx.SerialException, OSError: the port cannot be opened or fails.
     """
-    async with serialx.async_serial_for_url(path, baudrate=baudrate) as port:
-        model.on_output = lambda: port.write_nowait(model.data_to_send())
-        ticker = asyncio.create_task(_tick(model, tick_interval))
+    async with open_port(path, baudrate, ready) as port:
         log.info("evaluator_sim.serving", path=path)
-        if ready is not None:
-            ready.set()
-        try:
-            pending = model.data_to_send()
-            if pending:
-                await port.write(pending)
-            while data := await port.read(4096):
-                model.receive_data(data)
-                await port.drain()
-        finally:
-            model.on_output = None
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+        await serve_port(port, model, tick_interval=tick_interval)
+
+
+async def serve_port(
+    port: serialx.AsyncSerial, model: EvaluatorPadModel, *, tick_interval: float = 0.1
+) -> None:
+    """Be the pad on the open ``port`` until it reaches EOF: as :func:`serve`, from the bytes
+    the pad had to send before.
+
+    Raises:
+        serialx.SerialException, OSError: the port fails.
+    """
+    model.on_output = lambda: port.write_nowait(model.data_to_send())
+    ticker = asyncio.create_task(_tick(model, tick_interval))
+    try:
+        pending = model.data_to_send()
+        if pending:
+            await port.write(pending)
+        while data := await port.read(4096):
+            model.receive_data(data)
+            await port.drain()
+    finally:
+        model.on_output = None
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
 
 
 async def _tick(model: EvaluatorPadModel, interval: float) -> None:

@@ -22,10 +22,9 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-import serialx
-
 from devices.codecs.id_card import IdCard
 from devices.codecs.sam import Garbage, SamCommandDecoder
+from devices.simulators.serving import answer, open_port
 
 _PREAMBLE = bytes.fromhex("AAAAAA9669")
 _PHOTO_BYTES = 1024
@@ -169,13 +168,5 @@ async def serve(
     """Answer the host on the serial port at ``path`` with ``model`` until cancelled or the
     port reaches end of file. ``ready`` is set once the port is open: bytes the host sends
     before that are lost (opening a port discards pending input)."""
-    async with serialx.async_serial_for_url(path, baudrate=baudrate) as port:
-        if ready is not None:
-            ready.set()
-        while True:
-            data = await port.read(4096)
-            if not data:
-                return
-            reply = model.feed(data)
-            if reply:
-                await port.write(reply)
+    async with open_port(path, baudrate, ready) as port:
+        await answer(port, model.feed)

@@ -15,22 +15,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-import serialx
 import structlog
+
+from devices.simulators.serving import answer, open_port
+from devices.simulators.serving import crc16_modbus as _crc
 
 log = structlog.get_logger("devices.simulators.led_panel")
 
 _OK, _UNSUPPORTED, _BAD_PAYLOAD, _TRUNCATED = 0, 1, 2, 3
-
-
-def _crc(data: bytes) -> int:
-    """CRC-16/MODBUS, bit by bit (doc §2)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
 
 
 class _Malformed(Exception):
@@ -200,6 +192,11 @@ class LedBus:
         self._out.clear()
         return out
 
+    def feed(self, data: bytes) -> bytes:
+        """:meth:`receive_data`, then the replies it produced."""
+        self.receive_data(data)
+        return self.data_to_send()
+
     def _frame(self, address: int, cmd: int, payload: bytes) -> None:
         if cmd & 0x80:
             return  # another panel's reply, heard on the shared line
@@ -234,12 +231,6 @@ async def serve(
         serialx.SerialException, OSError: the port cannot be opened or fails.
     """
     bus = panels if isinstance(panels, LedBus) else LedBus(panels)
-    async with serialx.async_serial_for_url(path, baudrate=baudrate) as port:
+    async with open_port(path, baudrate, ready) as port:
         log.info("led_sim.serving", path=path, addresses=sorted(bus.panels))
-        if ready is not None:
-            ready.set()
-        while data := await port.read(4096):
-            bus.receive_data(data)
-            out = bus.data_to_send()
-            if out:
-                await port.write(out)
+        await answer(port, bus.feed)

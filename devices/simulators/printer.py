@@ -8,7 +8,8 @@ cutter jams; while the printer is offline (no paper, cover open, cutter error) a
 refused: it is not recorded and the status tells why. Status bytes are built here from the
 Epson tables, independently of :mod:`devices.codecs.escpos_status`.
 
-:func:`serve` runs a model on a serial port (a pseudo-terminal in tests and demos).
+:func:`serve` runs a model on a serial port (a pseudo-terminal in tests and demos),
+:func:`serve_port` on one already open.
 """
 
 from __future__ import annotations
@@ -29,8 +30,17 @@ from devices.simulators.escpos_reader import (
     SimTicket,
     StatusRequest,
 )
+from devices.simulators.serving import answer, open_port
 
-__all__ = ["Paper", "PrintedLine", "PrintedQr", "PrinterModel", "SimTicket", "serve"]
+__all__ = [
+    "Paper",
+    "PrintedLine",
+    "PrintedQr",
+    "PrinterModel",
+    "SimTicket",
+    "serve",
+    "serve_port",
+]
 
 log = structlog.get_logger("devices.simulators.printer")
 
@@ -226,15 +236,29 @@ async def serve(
         serialx.SerialException, OSError: the port cannot be opened, or it hung up (a pty
             whose other end went away raises EIO: the cable was unplugged).
     """
-    async with serialx.async_serial_for_url(path, baudrate=baudrate) as port:
-        model.on_unsolicited = port.write_nowait
+    async with open_port(path, baudrate, ready) as port:
         log.info("printer_sim.serving", path=path)
-        if ready is not None:
-            ready.set()
-        try:
-            while data := await port.read(4096):
-                replies = model.feed(data)
-                if replies:
-                    await port.write(b"".join(replies))
-        finally:
-            model.on_unsolicited = None
+        await serve_port(port, model)
+
+
+async def serve_port(
+    port: serialx.AsyncSerial,
+    model: PrinterModel,
+    *,
+    feed: Callable[[bytes], list[bytes]] | None = None,
+) -> None:
+    """Be the printer on the open ``port`` until it reaches EOF, as :func:`serve`.
+
+    Args:
+        feed: takes the host's bytes instead of :meth:`PrinterModel.feed` (one that calls it
+            and logs what was printed, say).
+
+    Raises:
+        serialx.SerialException, OSError: the port fails.
+    """
+    take = model.feed if feed is None else feed
+    model.on_unsolicited = port.write_nowait
+    try:
+        await answer(port, lambda data: b"".join(take(data)))
+    finally:
+        model.on_unsolicited = None

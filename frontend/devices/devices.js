@@ -13,6 +13,7 @@
 // alert_raised, alert_cleared) and hall:<hall> (the hall's name and windows). The list is read
 // again after a change of presence or alerts (model, firmware, errors and state come with it).
 
+import { showError, showFailure, showOk } from "../lib/flash.js";
 import { HubClient } from "../lib/hub-client.js";
 import {
   ALERT_CODE_TEXT,
@@ -26,7 +27,7 @@ import {
   durationText,
 } from "../lib/devices.js";
 import { queueFromSnapshot } from "../lib/queue-state.js";
-import { startStaffPage, storeToken } from "../lib/staff-api.js";
+import { startStaffPage } from "../lib/staff-api.js";
 import { clockText, connectionBanner, h, relativeTime, shortTime } from "../lib/ui.js";
 
 const PAGE_TITLE = "设备监控";
@@ -55,19 +56,6 @@ const CONFIG_FIELDS = Object.freeze({
 });
 
 const $ = (id) => document.getElementById(id);
-
-function flash(id, text, seconds) {
-  const bar = $(id);
-  bar.textContent = text;
-  bar.hidden = false;
-  clearTimeout(flash[id]);
-  flash[id] = setTimeout(() => {
-    bar.hidden = true;
-  }, seconds * 1000);
-}
-
-const showError = (text) => flash("error", text, 10);
-const showOk = (text) => flash("ok", text, 3);
 
 const alertKey = (deviceId, code) => `${deviceId}:${code}`;
 const kindRank = (kind) => {
@@ -163,7 +151,7 @@ export class DeviceBoard {
         return await this.api.get(`/api/devices?hall_id=${this.hallId}`);
       }
     } catch (error) {
-      this.fail(error);
+      showFailure(error);
       return null;
     }
   }
@@ -486,18 +474,9 @@ export class DeviceBoard {
       if (configChanged) await this.api.put(`/api/devices/${device.id}/config`, { settings });
       showOk(configChanged ? "已保存，配置已下发到设备" : "已保存");
     } catch (error) {
-      this.fail(error);
+      showFailure(error);
     }
     await this.reload();
-  }
-
-  fail(error) {
-    if (error?.status === 401) {
-      storeToken(null);
-      location.reload();
-      return;
-    }
-    showError(error?.message ?? String(error));
   }
 }
 

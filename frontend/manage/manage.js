@@ -10,10 +10,11 @@
 // queue_configured reloads it, queue events update the waiting counts.
 
 import { DEVICE_KIND_TEXT } from "../lib/devices.js";
+import { showError, showFailure, showOk } from "../lib/flash.js";
 import { HubClient } from "../lib/hub-client.js";
 import { applyQueueEvent, queueFromSnapshot } from "../lib/queue-state.js";
 import {
-  ROLE_TEXT, minuteText, parseMinute, startStaffPage, storeToken,
+  ROLE_TEXT, minuteText, parseMinute, startStaffPage,
 } from "../lib/staff-api.js";
 import { clockText, connectionBanner, h, shortTime } from "../lib/ui.js";
 
@@ -27,19 +28,6 @@ const RELOAD_DELAY_MS = 100;
 const WEEKDAYS = "日一二三四五六";
 
 const $ = (id) => document.getElementById(id);
-
-function flash(id, text, seconds) {
-  const bar = $(id);
-  bar.textContent = text;
-  bar.hidden = false;
-  clearTimeout(flash[id]);
-  flash[id] = setTimeout(() => {
-    bar.hidden = true;
-  }, seconds * 1000);
-}
-
-const showError = (text) => flash("error", text, 10);
-const showOk = (text) => flash("ok", text, 3);
 
 /** The form's named fields as strings. */
 function fields(form) {
@@ -101,12 +89,7 @@ class ManagerConsole {
       if (done) showOk(done);
       return result ?? true;
     } catch (error) {
-      if (error?.status === 401) {
-        storeToken(null);
-        location.reload();
-        return null;
-      }
-      showError(error?.message ?? String(error));
+      showFailure(error);
       return null;
     }
   }

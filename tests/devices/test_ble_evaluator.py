@@ -27,25 +27,10 @@ from devices.codecs.evaluator_gatt import (
 from devices.drivers.ble_evaluator import BleEvaluator, GradeResult
 from devices.errors import DeviceOffline, DriverError, EncodeError
 from devices.simulators.ble_evaluator import EvaluatorPad, advertising_data, scan_response_data
-from tests.support.bumble_bleak import BumbleAir, bumble_air
-
-PAD_ADDRESS = "F1:F1:F1:F1:F1:03"
+from tests.devices.conftest import PAD_ADDRESS
+from tests.support.bumble_bleak import BumbleAir
 
 Make = Callable[..., BleEvaluator]
-
-
-@pytest.fixture
-async def air() -> AsyncIterator[BumbleAir]:
-    async with bumble_air(peripheral_address=PAD_ADDRESS) as built:
-        yield built
-
-
-@pytest.fixture
-async def pad(air: BumbleAir) -> AsyncIterator[EvaluatorPad]:
-    started = EvaluatorPad(air.peripheral, label="03", model="HE-200B", firmware="1.4.2")
-    await started.start()
-    yield started
-    await started.stop()
 
 
 @pytest.fixture

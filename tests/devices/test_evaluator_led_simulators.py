@@ -22,12 +22,8 @@ from devices.simulators.evaluator_serial import serve as serve_pad
 from devices.simulators.led_panel import LedBus, LedPanelModel
 from devices.simulators.led_panel import serve as serve_panels
 from hub.domain.rating import Grade
+from tests.devices.codec_checks import h
 from tests.support.ptys import pty_pair
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex(text)
-
 
 # docs/devices/evaluator-serial.md §7, rows named.
 E1 = h("02 17 01 01 00 00 30 39 00 03 00 1E 04 D5 C5 C8 FD 04 31 30 32 34 04 41 30 31 32 BE 0B 03")

@@ -6,10 +6,7 @@ text with a bitwise CRC-16/MODBUS, not with this codec.
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.codecs.evaluator_serial import (
@@ -31,15 +28,9 @@ from devices.codecs.evaluator_serial import (
     parse_frame,
 )
 from devices.codecs.wire import crc16_modbus
-from devices.errors import ChecksumError, CodecError, EncodeError, FrameError
+from devices.errors import ChecksumError, EncodeError, FrameError
 from hub.domain.rating import GRADE_SCORES, GRADES, REASONS
-
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None)
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex(text)
-
+from tests.devices.codec_checks import framed_codec_properties, h
 
 # Source of every vector: docs/devices/evaluator-serial.md, §7 "Worked examples" (row named).
 GOLDEN: list[tuple[str, bytes, EvaluatorFrame]] = [
@@ -335,52 +326,10 @@ frames = st.one_of(
 )
 
 
-@FUZZ
-@given(frame=frames)
-def test_any_frame_survives_encode_then_parse(frame: EvaluatorFrame) -> None:
-    """parse_frame(encode_frame(f)) == f for every encodable frame."""
-    assert parse_frame(encode_frame(frame)) == frame
-
-
-@FUZZ
-@given(data=st.binary(max_size=300))
-def test_random_bytes_make_parse_raise_only_codec_errors(data: bytes) -> None:
-    """parse_frame on arbitrary bytes returns a frame or raises a CodecError, nothing else."""
-    with contextlib.suppress(CodecError):
-        parse_frame(data)
-
-
-@FUZZ
-@given(frame=frames, data=st.data())
-def test_truncated_or_bit_flipped_frames_raise_codec_errors(
-    frame: EvaluatorFrame, data: st.DataObject
-) -> None:
-    """A valid frame cut short, or with one bit flipped, is refused with a CodecError."""
-    raw = encode_frame(frame)
-    cut = data.draw(st.integers(0, len(raw) - 1))
-    with pytest.raises(CodecError):
-        parse_frame(raw[:cut])
-    bit = data.draw(st.integers(0, len(raw) * 8 - 1))
-    flipped = bytearray(raw)
-    flipped[bit // 8] ^= 1 << (bit % 8)
-    with pytest.raises(CodecError):
-        parse_frame(bytes(flipped))
-
-
-@FUZZ
-@given(chunks=st.lists(st.binary(max_size=40), max_size=12))
-def test_feed_never_raises_on_random_chunks(chunks: list[bytes]) -> None:
-    """feed() and flush() accept any bytes in any chunking without raising."""
-    decoder = EvaluatorDecoder()
-    for chunk in chunks:
-        decoder.feed(chunk)
-    decoder.flush()
-
-
-@FUZZ
-@given(noise=st.binary(max_size=300), frame=frames)
-def test_after_garbage_the_next_valid_frame_is_decoded(noise: bytes, frame: EvaluatorFrame) -> None:
-    """Whatever garbage came first, a valid frame sent next is decoded (after a flush at most)."""
-    decoder = EvaluatorDecoder()
-    items = decoder.feed(noise) + decoder.feed(encode_frame(frame)) + decoder.flush()
-    assert items[-1] == frame
+(
+    test_any_frame_survives_encode_then_parse,
+    test_random_bytes_make_parse_raise_only_codec_errors,
+    test_truncated_or_bit_flipped_frames_raise_codec_errors,
+    test_feed_never_raises_on_random_chunks,
+    test_after_garbage_the_next_valid_frame_is_decoded,
+) = framed_codec_properties(frames, encode_frame, parse_frame, EvaluatorDecoder)

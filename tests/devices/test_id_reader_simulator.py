@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import date
 
 import pytest
 import serialx
@@ -28,6 +27,7 @@ from devices.codecs.sam import (
     parse_reply,
 )
 from devices.simulators.id_reader import IdReaderModel, serve
+from tests.devices.samples import CARD
 from tests.support.ptys import pty_pair
 
 # Published replies (docs/devices/id-reader.md "Worked examples").
@@ -39,19 +39,6 @@ SELECTED = bytes.fromhex("AA AA AA 96 69 00 0C 00 00 90 00 00 00 00 00 00 00 00 
 NOT_SELECTED = bytes.fromhex("AA AA AA 96 69 00 04 00 00 81 85")  # [7]
 READ_FAILED = bytes.fromhex("AA AA AA 96 69 00 04 00 00 41 45")  # [7]
 READ_HEADER = bytes.fromhex("AA AA AA 96 69 05 08 00 00 90 01 00 04 00")  # [2][3]
-
-CARD = IdCard(
-    name="王测试",
-    sex_code="2",
-    nation_code="01",
-    birth_date=date(1949, 12, 31),
-    address="北京市朝阳区测试街道示例路1号",
-    id_number="11010519491231002X",  # GB 11643-1999's example number, check character valid
-    authority="北京市公安局朝阳分局",
-    valid_from=date(2020, 1, 1),
-    valid_to=None,
-    photo=b"WLT" + bytes(1021),
-)
 
 
 def test_find_without_a_card_answers_find_failed() -> None:

@@ -28,19 +28,10 @@ from devices.codecs.escpos import (
 )
 from devices.errors import EncodeError
 from devices.simulators.printer import PrintedLine, PrintedQr, PrinterModel, serve
+from tests.devices.samples import TICKET
 from tests.support.ptys import PtyLink, pty_pair
 
 H = bytes.fromhex
-TICKET = PrintedTicket(
-    hall_name="北京市朝阳区政务服务中心",
-    number="A001",
-    group_name="社保业务",
-    people_ahead=3,
-    issued_at="2026-11-26 09:30",
-    qr_url="https://hall.example.cn/t/Zk3q9",
-    header="欢迎光临",
-    footer=["请保管好号票"],
-)
 WIRE = encode_ticket(TICKET)
 TIMEOUT = 5.0
 

@@ -25,7 +25,6 @@ from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from devices.codecs.escpos import (
     PaperSensor,
-    PrintedTicket,
     encode_status_request,
     encode_ticket,
     parse_status,
@@ -38,19 +37,10 @@ from devices.codecs.sam import (
     encode_select_card,
     parse_base_info,
 )
+from tests.devices.samples import TICKET
 
 HALLHUB = str(Path(sys.executable).with_name("hallhub"))
 TIMEOUT = 15.0
-TICKET = PrintedTicket(
-    hall_name="北京市朝阳区政务服务中心",
-    number="A001",
-    group_name="社保业务",
-    people_ahead=3,
-    issued_at="2026-11-26 09:30",
-    qr_url="https://hall.example.cn/t/Zk3q9",
-    header="欢迎光临",
-    footer=["请保管好号票"],
-)
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
 

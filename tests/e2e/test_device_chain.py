@@ -334,7 +334,10 @@ async def test_paper_running_out_on_the_simulator_shows_on_both_pages_within_2_s
     # Tickets until the roll ends; each comes out of the simulator as the kiosk shows it.
     for n in range(1, PAPER_OUT_AFTER + 1):
         number, token = await issue_at_kiosk(kiosk)
-        await expect(kiosk.locator("#result")).to_have_attribute("data-print", "queued")
+        if n < PAPER_OUT_AFTER:
+            # The last one's print_failed (the end sensor fired on it, see below) can turn it
+            # into an e-ticket before the page is read: that it was sent is the paper's proof.
+            await expect(kiosk.locator("#result")).to_have_attribute("data-print", "queued")
         ticket = await next_printed(model)
         url = f"{server.base_url}/ticket/?t={token}"
         assert number in ticket.text.splitlines(), ticket.text

@@ -1,9 +1,6 @@
-"""Serial links for tests: two pseudo-terminals joined by socat, like a null-modem cable.
-
-``socat -d -d pty,raw,echo=0 pty,raw,echo=0`` creates two ptys and copies bytes between them;
-at its ``-d -d`` log level it prints each ``PTY is /dev/pts/N`` on stderr, then ``starting data
-transfer loop`` once both ends are ready. Linux only (tests only: the agent itself has no
-socat dependency).
+"""Serial links for tests: two pseudo-terminals joined by socat, like a null-modem cable
+(:class:`devices.simulators.socat.Socat`, which ``hallhub simulate`` runs too). Linux only
+(tests and simulators only: the agent itself has no socat dependency).
 
 - :func:`pty_pair`: ``async with pty_pair() as (a, b):`` the two ``/dev/pts/N`` paths.
 - :class:`PtyLink`: the same, but at stable symlink paths (``<dir>/a``, ``<dir>/b``) and with
@@ -15,82 +12,19 @@ socat dependency).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import re
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 
-_PTY_RE = re.compile(r"PTY is (\S+)")
-_READY = "starting data transfer loop"
-_START_TIMEOUT = 10.0
-
-
-class _Socat:
-    """One socat process: started, its two pty names read from stderr, stderr drained."""
-
-    def __init__(self, *addresses: str) -> None:
-        self._addresses = addresses
-        self.proc: asyncio.subprocess.Process | None = None
-        self.ptys: list[str] = []
-        self.log: list[str] = []
-        self._drain: asyncio.Task[None] | None = None
-
-    async def start(self) -> tuple[str, str]:
-        self.proc = await asyncio.create_subprocess_exec(
-            "socat", "-d", "-d", *self._addresses,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert self.proc.stderr is not None
-        try:
-            async with asyncio.timeout(_START_TIMEOUT):
-                while True:
-                    raw = await self.proc.stderr.readline()
-                    if not raw:
-                        raise RuntimeError("socat exited: " + " | ".join(self.log))
-                    line = raw.decode(errors="replace").rstrip()
-                    self.log.append(line)
-                    if m := _PTY_RE.search(line):
-                        self.ptys.append(m.group(1))
-                    if _READY in line:
-                        break
-        except BaseException:
-            await self.stop()
-            raise
-        # Keep reading stderr so socat never blocks on a full pipe.
-        self._drain = asyncio.create_task(self._read_rest(self.proc.stderr))
-        return self.ptys[0], self.ptys[1]
-
-    async def _read_rest(self, stream: asyncio.StreamReader) -> None:
-        while raw := await stream.readline():
-            self.log.append(raw.decode(errors="replace").rstrip())
-
-    async def stop(self) -> None:
-        """Terminate socat (SIGTERM: it removes its symlinks) and wait for it."""
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                async with asyncio.timeout(5):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if self._drain is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain
-            self._drain = None
+from devices.simulators.socat import Socat
 
 
 @contextlib.asynccontextmanager
 async def pty_pair() -> AsyncIterator[tuple[str, str]]:
     """Two linked ptys, as their ``/dev/pts/N`` paths; socat is stopped on exit."""
-    socat = _Socat("pty,raw,echo=0", "pty,raw,echo=0")
+    socat = Socat("pty,raw,echo=0", "pty,raw,echo=0")
     pair = await socat.start()
     try:
         yield pair
@@ -115,7 +49,7 @@ class PtyLink:
         self.directory = Path(directory)
         self.a = str(self.directory / "a")
         self.b = str(self.directory / "b")
-        self._socat: _Socat | None = None
+        self._socat: Socat | None = None
 
     @property
     def plugged(self) -> bool:
@@ -132,7 +66,7 @@ class PtyLink:
             return
         for path in (self.a, self.b):  # left behind if a socat was SIGKILLed
             Path(path).unlink(missing_ok=True)  # noqa: ASYNC240 (a local symlink: instant)
-        socat = _Socat(f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}")
+        socat = Socat(f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}")
         await socat.start()
         self._socat = socat
 

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
+from devices.agent.supervisor import Supervisor
 from devices.drivers.link import Driver, HardwareInfo
 from devices.errors import DeviceTimeout
 from realtime.positions import Backoff
@@ -55,6 +56,23 @@ class Recorder(Generic[T]):
                 item = await self._queue.get()
                 if predicate(item):
                     return item
+
+
+def supervised(
+    driver: Driver, part: str, backoff: Backoff
+) -> tuple[Supervisor, Recorder[tuple[bool, str]], Recorder[HardwareInfo]]:
+    """A supervisor of ``driver`` whose reports are recorded: its (online, reason) changes and
+    the hardware of each connect."""
+    changes: Recorder[tuple[bool, str]] = Recorder()
+    infos: Recorder[HardwareInfo] = Recorder()
+
+    async def on_change(online: bool, reason: str) -> None:
+        await changes((online, reason))
+
+    supervisor = Supervisor(
+        driver, part=part, backoff=backoff, on_change=on_change, on_connected=infos
+    )
+    return supervisor, changes, infos
 
 
 async def eventually(

@@ -29,7 +29,7 @@ from tests.devices.agent.hubside import (
     register,
     subscribed,
 )
-from tests.devices.agent.test_id_reader_driver import CARD
+from tests.devices.samples import CARD
 from tests.realtime.peers import gateway_url
 from tests.realtime.tcp_proxy import TcpProxy
 from tests.support.ptys import pty_pair

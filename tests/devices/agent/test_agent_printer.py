@@ -48,6 +48,23 @@ async def printer_sim(model: PrinterModel) -> AsyncIterator[str]:
             yield host_end
 
 
+@contextlib.asynccontextmanager
+async def printer_agent(
+    db: asyncpg.Pool, hall: Hall, hub: Hub, name: str
+) -> AsyncIterator[tuple[int, PrinterModel]]:
+    """A printer registered in ``hall`` as ``name``, simulated, and an agent running it
+    connected to ``hub``; yields the printer's device id and its model."""
+    printer_id, token = await register(db, hall.hall_id, "printer", name)
+    model = PrinterModel()
+    async with printer_sim(model) as port:
+        config = agent_config(
+            gateway_url(hub),
+            {"kind": "printer", "token": token, "port": port, "print_seconds": 0.1},
+        )
+        async with agent(config):
+            yield printer_id, model
+
+
 def print_ticket(ticket_id: int, number: str) -> dict[str, Any]:
     return {
         "job": f"ticket:{ticket_id}",
@@ -74,56 +91,49 @@ async def test_a_printer_reports_itself_prints_jobs_once_and_reports_paper_out(
     a printer_status change, and the next job is print_failed with paper_out."""
     side = HubSide()
     side.install(hub)
-    printer_id, token = await register(db, hall.hall_id, "printer", "1号取号机打印机")
-    model = PrinterModel()
-    async with printer_sim(model) as port:
-        config = agent_config(
-            gateway_url(hub),
-            {"kind": "printer", "token": token, "port": port, "print_seconds": 0.1},
+    async with printer_agent(db, hall, hub, "1号取号机打印机") as (printer_id, model):
+        state, info, status = await side.next(), await side.next(), await side.next()
+        assert (state.name, state.data) == (
+            "device_state",
+            {"part": "printer", "state": "online", "reason": "connected"},
         )
-        async with agent(config):
-            state, info, status = await side.next(), await side.next(), await side.next()
-            assert (state.name, state.data) == (
-                "device_state",
-                {"part": "printer", "state": "online", "reason": "connected"},
-            )
-            assert (info.name, info.data) == (
-                "device_info",
-                {"model": "ESC/POS", "firmware": "", "parts": ["printer"]},
-            )
-            assert (status.name, status.data) == (
-                "printer_status",
-                {"online": True, "paper": "ok", "cover_open": False, "error": False},
-            )
-            assert state.peer == f"device:{printer_id}"
+        assert (info.name, info.data) == (
+            "device_info",
+            {"model": "ESC/POS", "firmware": "", "parts": ["printer"]},
+        )
+        assert (status.name, status.data) == (
+            "printer_status",
+            {"online": True, "paper": "ok", "cover_open": False, "error": False},
+        )
+        assert state.peer == f"device:{printer_id}"
 
-            await subscribed(hub, f"device:{printer_id}")
-            await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(41, "A041"))
-            await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(41, "A041"))
-            done = await side.next("print_done")
-            assert (done.key, done.data) == (
-                "print:ticket:41",
-                {"job": "ticket:41", "ticket_id": 41},
-            )
-            assert [t.qr_codes[0].data for t in model.tickets] == [
-                "http://hall.example/ticket/?t=q3ZtR8bXk2LmN0pA7sWcYg"
-            ]
-            assert "A041" in model.tickets[0].text.splitlines()
+        await subscribed(hub, f"device:{printer_id}")
+        await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(41, "A041"))
+        await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(41, "A041"))
+        done = await side.next("print_done")
+        assert (done.key, done.data) == (
+            "print:ticket:41",
+            {"job": "ticket:41", "ticket_id": 41},
+        )
+        assert [t.qr_codes[0].data for t in model.tickets] == [
+            "http://hall.example/ticket/?t=q3ZtR8bXk2LmN0pA7sWcYg"
+        ]
+        assert "A041" in model.tickets[0].text.splitlines()
 
-            model.set_paper("out")
-            out = await side.next("printer_status")
-            assert out.data == {
-                "online": False,
-                "paper": "out",
-                "cover_open": False,
-                "error": False,
-            }
-            await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(42, "A042"))
-            failed = await side.next("print_failed")
-            assert (failed.key, failed.data) == (
-                "print:ticket:42",
-                {"job": "ticket:42", "ticket_id": 42, "reason": "paper_out"},
-            )
+        model.set_paper("out")
+        out = await side.next("printer_status")
+        assert out.data == {
+            "online": False,
+            "paper": "out",
+            "cover_open": False,
+            "error": False,
+        }
+        await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(42, "A042"))
+        failed = await side.next("print_failed")
+        assert (failed.key, failed.data) == (
+            "print:ticket:42",
+            {"job": "ticket:42", "ticket_id": 42, "reason": "paper_out"},
+        )
     assert len(model.tickets) == 1
     assert len(side.of("print_done")) == 1
 
@@ -193,20 +203,13 @@ async def test_configure_sets_the_header_and_poll_interval_live(
     next ticket that brings none) and its polling interval, without a restart (D6)."""
     side = HubSide()
     side.install(hub)
-    printer_id, token = await register(db, hall.hall_id, "printer", "3号取号机打印机")
-    model = PrinterModel()
-    async with printer_sim(model) as port:
-        config = agent_config(
-            gateway_url(hub),
-            {"kind": "printer", "token": token, "port": port, "print_seconds": 0.1},
-        )
-        async with agent(config):
-            await side.next("printer_status")
-            await subscribed(hub, f"device:{printer_id}")
-            settings = {"header": "欢迎光临朝阳区政务服务中心", "poll_seconds": 0.5}
-            await emit(hub, topic("device", printer_id), "configure", {"settings": settings})
-            await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(44, "A044"))
-            await side.next("print_done")
+    async with printer_agent(db, hall, hub, "3号取号机打印机") as (printer_id, model):
+        await side.next("printer_status")
+        await subscribed(hub, f"device:{printer_id}")
+        settings = {"header": "欢迎光临朝阳区政务服务中心", "poll_seconds": 0.5}
+        await emit(hub, topic("device", printer_id), "configure", {"settings": settings})
+        await emit(hub, topic("device", printer_id), "print_ticket", print_ticket(44, "A044"))
+        await side.next("print_done")
     (ticket,) = model.tickets
     assert ticket.text.splitlines()[0] == "欢迎光临朝阳区政务服务中心"
 

@@ -5,34 +5,15 @@ dropped and connected again by the supervisor."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
-
-from devices.agent.supervisor import Supervisor
 from devices.drivers.ble_evaluator import GradeResult
 from devices.drivers.ble_pad import BlePad
 from devices.drivers.evaluator import RatingPrompt
 from devices.drivers.link import HardwareInfo
 from devices.simulators.ble_evaluator import EvaluatorPad
-from tests.devices.agent.helpers import Recorder, fast_backoff, running, wait_for
-from tests.support.bumble_bleak import BumbleAir, bumble_air
-
-PAD_ADDRESS = "F1:F1:F1:F1:F1:03"
-
-
-@pytest.fixture
-async def air() -> AsyncIterator[BumbleAir]:
-    async with bumble_air(peripheral_address=PAD_ADDRESS) as built:
-        yield built
-
-
-@pytest.fixture
-async def pad(air: BumbleAir) -> AsyncIterator[EvaluatorPad]:
-    started = EvaluatorPad(air.peripheral, label="03", model="HE-200B", firmware="1.4.2")
-    await started.start()
-    yield started
-    await started.stop()
+from tests.devices.agent.helpers import fast_backoff, running, supervised, wait_for
+from tests.devices.conftest import PAD_ADDRESS
+from tests.support.bumble_bleak import BumbleAir
 
 
 async def test_a_ble_pad_is_supervised_prompted_and_reconnected(
@@ -49,16 +30,7 @@ async def test_a_ble_pad_is_supervised_prompted_and_reconnected(
         backend=air.client_backend,
         scanner_backend=air.scanner_backend,
     )
-    changes: Recorder[tuple[bool, str]] = Recorder()
-    infos: Recorder[HardwareInfo] = Recorder()
-
-    async def on_change(online: bool, reason: str) -> None:
-        await changes((online, reason))
-
-    supervisor = Supervisor(
-        ble, part="evaluator", backoff=fast_backoff(0.05, 0.2), on_change=on_change,
-        on_connected=infos,
-    )  # fmt: skip
+    supervisor, changes, infos = supervised(ble, "evaluator", fast_backoff(0.05, 0.2))
     try:
         async with running(supervisor.run()):
             assert await changes.next() == (True, "connected")

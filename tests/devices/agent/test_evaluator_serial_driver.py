@@ -5,7 +5,9 @@ examples of docs/devices/evaluator-serial.md §7 from a hand-driven pad end."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import serialx
@@ -13,8 +15,10 @@ import serialx
 from devices.drivers.ble_evaluator import GradeResult
 from devices.drivers.evaluator import RatingPrompt
 from devices.drivers.evaluator_serial import SerialEvaluator
+from devices.drivers.link import HardwareInfo
 from devices.errors import DeviceTimeout
 from devices.simulators.evaluator_serial import EvaluatorPadModel, serve
+from devices.simulators.serving import crc16_modbus
 from devices.transport.serial import SerialPort
 from tests.devices.agent.helpers import connect_when_ready, eventually, running, wait_for
 from tests.support.ptys import pty_pair
@@ -89,23 +93,35 @@ async def test_the_pads_countdown_ending_is_unrated_timed_out(rig: Rig) -> None:
     assert rig.pad.prompts_seen == 1
 
 
+@contextlib.asynccontextmanager
+async def hand_driven_pad(
+    *, first: bytes = b"", **options: Any
+) -> AsyncIterator[tuple[SerialEvaluator, serialx.AsyncSerial, HardwareInfo]]:
+    """A driver (with ``options``) connected to a pad end the test drives by hand: the
+    driver's status query is answered with E12 under its seq, after ``first``. Yields the
+    driver, the pad's end and what the driver read at connect."""
+    async with (
+        pty_pair() as (host_end, pad_end),
+        serialx.async_serial_for_url(pad_end, baudrate=9600) as pad,
+    ):
+        driver = SerialEvaluator(SerialPort(host_end), **options)
+        connecting = asyncio.create_task(driver.connect())
+        query = await wait_for(pad.readexactly(7))
+        assert query[2] == 0x04  # STATUS_QUERY, seq chosen by the driver
+        await pad.write(first + _status_with_seq(query[3]))
+        info = await wait_for(connecting)
+        try:
+            yield driver, pad, info
+        finally:
+            await driver.close()
+
+
 async def test_driver_speaks_the_documented_bytes_and_drops_the_pads_resent_grade() -> None:
     """Against a hand-driven pad end: the driver's PROMPT is E1 (after its seq is set to 1),
     E2 acknowledges it, E3 sent twice (a resend) gives one grade and two E4 acknowledgements;
     STATUS E12 and HEARTBEAT E14 are understood."""
     assert _status_with_seq(4) == E12_STATUS
-    async with (
-        pty_pair() as (host_end, pad_end),
-        serialx.async_serial_for_url(pad_end, baudrate=9600) as pad,
-    ):
-        driver = SerialEvaluator(SerialPort(host_end), grace=5)
-        connecting = asyncio.create_task(driver.connect())
-        query = await wait_for(pad.readexactly(7))
-        assert query[2] == 0x04  # STATUS_QUERY, seq chosen by the driver
-        seq = query[3]
-        # Answer with E12's body under the driver's seq (CRC recomputed by the pad's rule).
-        await pad.write(E14_HEARTBEAT + _status_with_seq(seq))
-        info = await wait_for(connecting)
+    async with hand_driven_pad(first=E14_HEARTBEAT, grace=5) as (driver, pad, info):
         assert (info.model, info.firmware) == ("HH-EV5", "1.2.0")
         driver._seq = 0  # the next request is seq 1, as in E1
         prompting = asyncio.create_task(driver.prompt(PROMPT))
@@ -117,36 +133,22 @@ async def test_driver_speaks_the_documented_bytes_and_drops_the_pads_resent_grad
         await pad.write(E3_GRADE)  # the pad did not hear the ACK in time: it resends
         assert await wait_for(pad.readexactly(len(E4_ACK_GRADE))) == E4_ACK_GRADE
         assert driver.acks_sent == 2
-        await driver.close()
 
 
 async def test_an_unanswered_prompt_is_sent_three_times_then_times_out() -> None:
     """A pad that answers its status query, then goes silent: the same PROMPT bytes go out
     three times (doc §5), then DeviceTimeout; the prompt was not shown."""
-    async with (
-        pty_pair() as (host_end, pad_end),
-        serialx.async_serial_for_url(pad_end, baudrate=9600) as pad,
-    ):
-        driver = SerialEvaluator(SerialPort(host_end), reply_timeout=0.05)
-        connecting = asyncio.create_task(driver.connect())
-        query = await wait_for(pad.readexactly(7))
-        await pad.write(_status_with_seq(query[3]))
-        await wait_for(connecting)
+    async with hand_driven_pad(reply_timeout=0.05) as (driver, pad, _):
         with pytest.raises(DeviceTimeout):
             await driver.prompt(PROMPT)
         sent = b""
         while len(sent) < 3 * len(E1_PROMPT):
             sent += await wait_for(pad.read(4096))
         assert sent == sent[: len(E1_PROMPT)] * 3
-        await driver.close()
 
 
 def _status_with_seq(seq: int) -> bytes:
     """E12 with another SEQ: the frame rebuilt with a bitwise CRC-16/MODBUS (doc §2)."""
     body = bytes((E12_STATUS[1], E12_STATUS[2], seq)) + E12_STATUS[4:-3]
-    crc = 0xFFFF
-    for byte in body:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    crc = crc16_modbus(body)
     return b"\x02" + body + bytes((crc & 0xFF, crc >> 8, 0x03))

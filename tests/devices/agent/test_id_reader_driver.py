@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import date
 
 import pytest
 from structlog.testing import capture_logs
@@ -23,20 +22,8 @@ from tests.devices.agent.helpers import (
     running,
     wait_for,
 )
+from tests.devices.samples import CARD
 from tests.support.ptys import pty_pair
-
-CARD = IdCard(
-    name="王测试",
-    sex_code="2",
-    nation_code="01",
-    birth_date=date(1949, 12, 31),
-    address="北京市朝阳区测试街道示例路1号",
-    id_number="11010519491231002X",  # GB 11643-1999's example number
-    authority="北京市公安局朝阳分局",
-    valid_from=date(2020, 1, 1),
-    valid_to=None,
-    photo=b"WLT" + bytes(1021),
-)
 
 
 class Rig:

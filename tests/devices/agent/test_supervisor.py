@@ -16,7 +16,13 @@ from devices.drivers.printer import PrinterDriver
 from devices.errors import DeviceOffline
 from devices.simulators.printer import PrinterModel, serve
 from devices.transport.serial import SerialPort
-from tests.devices.agent.helpers import Recorder, eventually, fast_backoff, running, wait_for
+from tests.devices.agent.helpers import (
+    eventually,
+    fast_backoff,
+    running,
+    supervised,
+    wait_for,
+)
 from tests.support.ptys import PtyLink
 
 
@@ -33,14 +39,9 @@ async def test_unplug_then_replug_reports_offline_then_online_with_backoff() -> 
     80, 80 … ms (full-jitter windows with rand = 1); plugged back it is online again and the
     backoff starts over."""
     model = PrinterModel()
-    changes: Recorder[tuple[bool, str]] = Recorder()
-
-    async def on_change(online: bool, reason: str) -> None:
-        await changes((online, reason))
-
     async with PtyLink() as link:
         driver = PrinterDriver(SerialPort(link.a), poll_seconds=0.05, reply_timeout=0.2)
-        supervisor = Supervisor(driver, part="printer", backoff=fast_backoff(), on_change=on_change)
+        supervisor, changes, _ = supervised(driver, "printer", fast_backoff())
         ready = asyncio.Event()
         async with running(serve(link.b, model, ready=ready)):  # ends when unplugged
             await wait_for(ready.wait())
@@ -93,16 +94,7 @@ async def test_failures_are_reported_once_and_a_driver_bug_does_not_escape() -> 
     """Three failed connects make one offline report; a watch that crashes is a lost link,
     logged, followed by a reconnect; every attempt closes the driver."""
     driver = FlakyDriver(failures=3)
-    changes: Recorder[tuple[bool, str]] = Recorder()
-    infos: Recorder[HardwareInfo] = Recorder()
-
-    async def on_change(online: bool, reason: str) -> None:
-        await changes((online, reason))
-
-    supervisor = Supervisor(
-        driver, part="x", backoff=fast_backoff(0.001, 0.002), on_change=on_change,
-        on_connected=infos,
-    )  # fmt: skip
+    supervisor, changes, infos = supervised(driver, "x", fast_backoff(0.001, 0.002))
     async with running(supervisor.run()) as task:
         await wait_for(driver.watching.wait())
         assert not task.done()
