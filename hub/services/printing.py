@@ -23,6 +23,7 @@ import structlog
 from devices.codecs.escpos import PrintedTicket
 from hub.services.devices import local_time, printable_printer
 from hub.services.events import Tx
+from hub.services.queue_views import AHEAD_SQL
 from realtime.topics import topic
 
 log = structlog.get_logger("hub.services.printing")
@@ -80,13 +81,8 @@ async def print_ticket(
     if printer_id is None:
         return "e_ticket"
     row = await tx.conn.fetchrow(
-        """SELECT t.number, h.name AS hall_name, h.timezone, g.name AS group_name,
-                  (SELECT count(*) FROM ticket o
-                   WHERE o.hall_id = t.hall_id AND o.service_day = t.service_day
-                     AND o.group_id = t.group_id AND o.status = 'waiting'
-                     AND (o.target_window_id IS NULL
-                          OR o.target_window_id IS NOT DISTINCT FROM t.target_window_id)
-                     AND (o.order_at, o.id) < (t.order_at, t.id)) AS ahead,
+        f"""SELECT t.number, h.name AS hall_name, h.timezone, g.name AS group_name,
+                  ({AHEAD_SQL}) AS ahead,
                   (SELECT config FROM device WHERE id = $2) AS config
            FROM ticket t JOIN hall h ON h.id = t.hall_id
            JOIN service_group g ON g.id = t.group_id

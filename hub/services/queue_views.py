@@ -37,6 +37,17 @@ MIN_SERVICE_SECONDS = 30
 RECENT_CALLS = 10
 
 
+# How many wait before the ticket ``t`` in its group's queue (a ticket sent to one window
+# counts only those of the same window and those of the whole group): the citizen's
+# "前面还有 N 人", on the page and on the printed ticket. Reads ticket_order_idx.
+AHEAD_SQL = """SELECT count(*) FROM ticket o
+               WHERE o.hall_id = t.hall_id AND o.service_day = t.service_day
+                 AND o.group_id = t.group_id AND o.status = 'waiting'
+                 AND (o.target_window_id IS NULL
+                      OR o.target_window_id IS NOT DISTINCT FROM t.target_window_id)
+                 AND (o.order_at, o.id) < (t.order_at, t.id)"""
+
+
 class WindowView(msgspec.Struct, frozen=True, kw_only=True):
     """A window as its display and the hall display show it (Q6)."""
 
@@ -258,17 +269,10 @@ async def ticket_status(conn: asyncpg.Connection | asyncpg.Pool, token: str) -> 
         NotFound: no such ticket (field ``path.token``).
     """
     row = await conn.fetchrow(
-        """SELECT t.number, t.hall_id, h.name AS hall_name, t.group_id, g.name AS group_name,
+        f"""SELECT t.number, t.hall_id, h.name AS hall_name, t.group_id, g.name AS group_name,
                    t.status, t.priority, t.service_day, t.issued_at, t.called_at,
                    CASE WHEN t.status IN ('called', 'held') THEN w.number END AS window_number,
-                   CASE WHEN t.status = 'waiting' THEN (
-                       SELECT count(*) FROM ticket o
-                       WHERE o.hall_id = t.hall_id AND o.service_day = t.service_day
-                         AND o.group_id = t.group_id AND o.status = 'waiting'
-                         AND (o.target_window_id IS NULL
-                              OR o.target_window_id IS NOT DISTINCT FROM t.target_window_id)
-                         AND (o.order_at, o.id) < (t.order_at, t.id))
-                   ELSE 0 END AS ahead
+                   CASE WHEN t.status = 'waiting' THEN ({AHEAD_SQL}) ELSE 0 END AS ahead
             FROM ticket t JOIN hall h ON h.id = t.hall_id
             JOIN service_group g ON g.id = t.group_id
             LEFT JOIN "window" w ON w.id = t.window_id
