@@ -47,19 +47,17 @@ from hub.services import audit
 from hub.services.auth import register_device
 from realtime.positions import Backoff
 from tests.e2e.browser import BrowserSession, chromium
+from tests.e2e.device_pages import HALL_NAME, WAIT_MS, open_device_monitor, open_hall
+from tests.e2e.device_pages import open_kiosk as open_kiosk_page
 from tests.e2e.hubserver import HubServer, server_settings
-from tests.factories import make_hall, make_staff
-from tests.hub.queue.world import add_group, serve
 from tests.support.ptys import PtyLink
 
 pytestmark = pytest.mark.e2e
 
-HALL_NAME = "滨江区政务服务中心"
 KIOSK_NAME = "1号自助终端"
 PRINTER_NAME = "1号自助终端打印机"
 PAPER_OUT_AFTER = 3  # tickets on the simulator's roll
 WITHIN_S = 2.0  # the issue's bound: printer change → alert and e-ticket mode
-WAIT_MS = 10_000
 POLL_MS = 25  # how often a page condition is checked while a time is measured
 
 
@@ -145,16 +143,7 @@ class Hall:
 async def hall(db: asyncpg.Pool) -> Hall:
     """A hall open round the clock, group A at two windows, a kiosk and a printer (registered
     as `hallhub device add` does) and a hall manager; the printer is bound by the test."""
-    place = await make_hall(db, code="chain", windows=2)
-    await db.execute(
-        "UPDATE hall SET name = $2, opens_minute = 0, closes_minute = 1440 WHERE id = $1",
-        place.hall_id,
-        HALL_NAME,
-    )
-    group = await add_group(db, place.hall_id, "A", "社保业务")
-    for window in place.window_ids:
-        await serve(db, window, group)
-    _, manager = await make_staff(db, "M01", [("hall_manager", "hall", place.hall_id)], "王芳")
+    place, _, manager = await open_hall(db, "chain")
     actor = audit.Actor.system("test")
 
     async def device(kind: Any, name: str) -> Device:
@@ -237,19 +226,12 @@ async def agent(hall: Hall, server: HubServer, printer: PrinterOnLink) -> AsyncI
 
 
 async def open_device_page(page: Page, server: HubServer, hall: Hall) -> None:
-    await page.goto(f"{server.base_url}/devices/?hall={hall.hall_id}&token={hall.manager}")
-    body = page.locator("body")
-    await expect(body).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
-    await expect(body).to_have_attribute("data-link", "live", timeout=WAIT_MS)
-    await expect(body).to_have_attribute("data-alerts", "loaded", timeout=WAIT_MS)
+    await open_device_monitor(page, server.base_url, hall.hall_id, hall.manager)
 
 
 async def open_kiosk(page: Page, server: HubServer, hall: Hall) -> None:
-    await page.goto(f"{server.base_url}/kiosk/?hall={hall.hall_id}&device_token={hall.kiosk.token}")
-    body = page.locator("body")
-    await expect(body).to_have_attribute("data-link", "live", timeout=WAIT_MS)
-    await expect(body).to_have_attribute(
-        "data-device-id", str(hall.kiosk.device_id), timeout=WAIT_MS
+    await open_kiosk_page(
+        page, server.base_url, hall.hall_id, hall.kiosk.token, hall.kiosk.device_id
     )
 
 

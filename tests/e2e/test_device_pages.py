@@ -32,17 +32,17 @@ from realtime.client import PeerClient
 from realtime.messages import Event
 from realtime.positions import Backoff
 from tests.e2e.browser import BrowserSession, chromium
+from tests.e2e.device_pages import WAIT_MS, open_hall
+from tests.e2e.device_pages import open_device_monitor as open_monitor
+from tests.e2e.device_pages import open_kiosk as open_kiosk_page
 from tests.e2e.hubserver import HubServer, server_settings
-from tests.factories import make_device, make_hall, make_staff
-from tests.hub.queue.world import add_group, serve
+from tests.factories import make_device, make_staff
 
 pytestmark = pytest.mark.e2e
 
-HALL_NAME = "滨江区政务服务中心"
 KIOSK_NAME = "1号自助终端"
 # The issue's bound: paper out → alert and e-ticket mode, paper back → both clear.
 WITHIN_MS = 2_000
-WAIT_MS = 10_000
 CARD_NAME = "李秀英"
 CARD_NUMBER_17 = "44030419850615302"
 PAPER_OK = {"online": True, "paper": "ok", "cover_open": False, "error": False}
@@ -106,16 +106,7 @@ async def hall(db: asyncpg.Pool) -> Hall:
     """A hall open around the clock with group A at two windows, a kiosk with a printer and an
     ID reader, an ID reader and an evaluator at window 1, a hall manager and window staff.
     Bindings are made later through the API (:func:`bind`)."""
-    place = await make_hall(db, code="dev", windows=2)
-    await db.execute(
-        "UPDATE hall SET name = $2, opens_minute = 0, closes_minute = 1440 WHERE id = $1",
-        place.hall_id,
-        HALL_NAME,
-    )
-    group_a = await add_group(db, place.hall_id, "A", "社保业务")
-    for window in place.window_ids:
-        await serve(db, window, group_a)
-    _, manager = await make_staff(db, "M01", [("hall_manager", "hall", place.hall_id)], "王芳")
+    place, group_a, manager = await open_hall(db, "dev")
     staff_id, staff = await make_staff(db, "W01", [("window_staff", "hall", place.hall_id)], "陈静")
 
     async def device(kind: str, name: str) -> Device:
@@ -208,18 +199,12 @@ async def next_event(peer: PeerClient, name: str) -> Event:
 
 
 async def open_device_monitor(page: Page, server: HubServer, hall: Hall) -> None:
-    await page.goto(f"{server.base_url}/devices/?hall={hall.hall_id}&token={hall.manager}")
-    await expect(page.locator("body")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
-    await expect(page.locator("body")).to_have_attribute("data-link", "live", timeout=WAIT_MS)
-    await expect(page.locator("body")).to_have_attribute("data-alerts", "loaded", timeout=WAIT_MS)
+    await open_monitor(page, server.base_url, hall.hall_id, hall.manager)
 
 
 async def open_kiosk(page: Page, server: HubServer, hall: Hall) -> None:
-    await page.goto(f"{server.base_url}/kiosk/?hall={hall.hall_id}&device_token={hall.kiosk.token}")
-    await expect(page.locator("body")).to_have_attribute("data-link", "live", timeout=WAIT_MS)
-    # Linked as the kiosk device: its own topic's snapshot has come.
-    await expect(page.locator("body")).to_have_attribute(
-        "data-device-id", str(hall.kiosk.device_id), timeout=WAIT_MS
+    await open_kiosk_page(
+        page, server.base_url, hall.hall_id, hall.kiosk.token, hall.kiosk.device_id
     )
     await expect(page.locator("body")).to_have_attribute("data-e-ticket", "true", timeout=WAIT_MS)
 
