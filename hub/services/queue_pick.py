@@ -12,7 +12,14 @@ one group the rank is constant, so the group's calling order is its index order
 therefore among the first ``n`` of each group it serves, plus those transferred to it. Call
 next reads that short list with one index probe per group, sorts it, and locks the first
 ticket nobody else holds (``FOR UPDATE SKIP LOCKED``). When every ticket of the short list is
-held by windows calling at the same moment, :data:`CALL_FULL_SQL` picks from all candidates.
+held by windows calling at the same moment, :func:`call_full_sql` picks from all candidates.
+
+Under contention the order is that of ``SKIP LOCKED``: a ticket being taken by another window
+is passed over, so a window may get the next one. With several groups the same holds one
+step further: if all eight read of one group are being taken at that instant, the window
+takes the best free ticket of its other groups rather than that group's ninth. Either way the
+passed-over tickets are called by the windows that hold them, and without contention the
+order is exactly hub.domain.queue's (tests/hub/queue/test_priority_property.py).
 
 Both statements take ``$1`` the window, ``$2`` the staff member signed in there, ``$3`` now;
 they lock the window's state row first (open, idle, signed in by ``$2``) and return the
