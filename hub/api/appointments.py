@@ -35,7 +35,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from hub.api.calendar import parse_day
-from hub.api.deps import any_caller, require
+from hub.api.deps import any_caller, events_of, require
 from hub.api.ratelimit import public_rate_guard
 from hub.domain.access import Place, Principal
 from hub.domain.appointment import AppointmentStatus
@@ -52,9 +52,9 @@ _CHECKIN_DEVICES = frozenset({"kiosk", "ticket_machine", "id_reader"})
 
 
 def _events(hub: Hub) -> EventWriter:
-    if hub.events is None or hub.queue is None:
+    if hub.queue is None:
         raise RuntimeError("Hub.start() has not run")
-    return hub.events
+    return events_of(hub)
 
 
 def _id_key(hub: Hub) -> bytes:

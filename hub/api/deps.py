@@ -16,6 +16,7 @@ from hub.runtime import Hub
 from hub.services import auth
 from hub.services.access import AccessService
 from hub.services.audit import Actor
+from hub.services.events import EventWriter
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str:
@@ -39,6 +40,17 @@ def provide_hub(state: State) -> Hub:
 def provide_pool(state: State) -> asyncpg.Pool:
     hub: Hub = state.hub
     return hub.pool
+
+
+def events_of(hub: Hub) -> EventWriter:
+    """The hub's event writer (its services' transactions).
+
+    Raises:
+        RuntimeError: the hub has not been started.
+    """
+    if hub.events is None:
+        raise RuntimeError("Hub.start() has not run")
+    return hub.events
 
 
 def provide_access(state: State) -> AccessService:

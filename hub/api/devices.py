@@ -21,25 +21,18 @@ from litestar import Controller, Request, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from hub.api.deps import bearer_token, require
+from hub.api.deps import bearer_token, events_of, require
 from hub.domain.access import DeviceKind, Principal
 from hub.domain.errors import NotSignedIn
 from hub.runtime import Hub
 from hub.services import auth, device_admin, scans
 from hub.services.access import hall_place
-from hub.services.events import EventWriter
 
 
 class DeviceNew(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hall_id: Annotated[int, msgspec.Meta(ge=1)]
     kind: DeviceKind
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-
-
-def _events(hub: Hub) -> EventWriter:
-    if hub.events is None:
-        raise RuntimeError("Hub.start() has not run")
-    return hub.events
 
 
 class DeviceController(Controller):
@@ -82,7 +75,7 @@ class DeviceController(Controller):
         device = await auth.get_device(pool, device_id)
         actor = require(principal, "device.manage", await hall_place(pool, device.hall_id))
         record = await auth.revoke_device(pool, actor, device_id)
-        await device_admin.revoked(_events(hub), device_id)
+        await device_admin.revoked(events_of(hub), device_id)
         return record
 
     @patch("/{device_id:int}")
@@ -100,7 +93,7 @@ class DeviceController(Controller):
         device = await auth.get_device(pool, device_id)
         place = await hall_place(pool, device.hall_id)
         actor = require(principal, "device.manage", place)
-        return await device_admin.update(_events(hub), actor, place, device_id, data)
+        return await device_admin.update(events_of(hub), actor, place, device_id, data)
 
     @put("/{device_id:int}/config")
     async def configure(
@@ -116,7 +109,7 @@ class DeviceController(Controller):
         device = await auth.get_device(pool, device_id)
         place = await hall_place(pool, device.hall_id)
         actor = require(principal, "device.manage", place)
-        return await device_admin.configure(_events(hub), actor, place, device_id, data)
+        return await device_admin.configure(events_of(hub), actor, place, device_id, data)
 
     @post("/scans", status_code=201, request_max_body_size=scans.SCAN_MAX_BYTES)
     async def upload_scan(
@@ -134,7 +127,7 @@ class DeviceController(Controller):
             raise RuntimeError("Hub.start() has not run")
         length = request.headers.get("content-length")
         return await scans.upload_scan(
-            _events(hub),
+            events_of(hub),
             hub.blobs,
             device,
             content_type=request.headers.get("content-type", ""),

@@ -22,21 +22,14 @@ from litestar import Controller, get, patch, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from hub.api.deps import require
+from hub.api.deps import events_of, require
 from hub.domain.access import Principal, covering_grant
 from hub.domain.errors import NotAllowed
 from hub.runtime import Hub
 from hub.services import honours, queue_config
 from hub.services.access import hall_place, staff_place
 from hub.services.audit import Actor
-from hub.services.events import EventWriter
 from hub.services.queue_views import WindowView
-
-
-def _events(hub: Hub) -> EventWriter:
-    if hub.events is None:
-        raise RuntimeError("Hub.start() has not run")
-    return hub.events
 
 
 class QueueAdminController(Controller):
@@ -57,7 +50,9 @@ class QueueAdminController(Controller):
         time; the prefix only while the group has issued no ticket (409 prefix_in_use)."""
         place = await hall_place(pool, hall_id, field="path.hall_id")
         actor = require(principal, "queue.configure", place)
-        return await queue_config.update_group(_events(hub), hub.now, actor, place, group_id, data)
+        return await queue_config.update_group(
+            events_of(hub), hub.now, actor, place, group_id, data
+        )
 
     @get("/queue-settings")
     async def read_settings(
@@ -83,7 +78,7 @@ class QueueAdminController(Controller):
         daily ticket limit, re-queues of a skipped ticket, or the time zone."""
         place = await hall_place(pool, hall_id, field="path.hall_id")
         actor = require(principal, "queue.configure", place)
-        return await queue_config.update_settings(_events(hub), hub.now, actor, place, data)
+        return await queue_config.update_settings(events_of(hub), hub.now, actor, place, data)
 
     @put("/windows/{window_id:int}/red-flag")
     async def set_red_flag(
@@ -99,7 +94,7 @@ class QueueAdminController(Controller):
         place = await hall_place(pool, hall_id, field="path.hall_id")
         actor = require(principal, "queue.configure", place)
         return await honours.set_red_flag(
-            _events(hub), hub.now, actor, place, window_id, data.red_flag
+            events_of(hub), hub.now, actor, place, window_id, data.red_flag
         )
 
     @get("/queue-config")
@@ -136,5 +131,5 @@ class StaffHonourController(Controller):
         if grant is None:
             raise NotAllowed("staff.star: the staff member is outside your scope")
         return await honours.set_star_staff(
-            _events(hub), hub.now, Actor.of(principal, grant), place, staff_id, data.star_staff
+            events_of(hub), hub.now, Actor.of(principal, grant), place, staff_id, data.star_staff
         )

@@ -26,7 +26,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from hub.api.calendar import parse_day
-from hub.api.deps import bearer_token, require
+from hub.api.deps import bearer_token, events_of, require
 from hub.api.ratelimit import public_rate_guard
 from hub.domain.access import Principal
 from hub.domain.errors import NotAllowed, NotFound, NotSignedIn
@@ -34,18 +34,11 @@ from hub.domain.rating import Source
 from hub.runtime import Hub
 from hub.services import auth, ratings
 from hub.services.access import hall_place
-from hub.services.events import EventWriter
 from hub.services.queue_events import RatingRequest
 
 # Devices through which a citizen rates by the ticket's token.
 _KIOSK_KINDS = frozenset({"kiosk", "info_terminal"})
 _TOKEN_MAX = 64
-
-
-def _events(hub: Hub) -> EventWriter:
-    if hub.events is None:
-        raise RuntimeError("Hub.start() has not run")
-    return hub.events
 
 
 async def _device(request: Request[Any, Any, Any], pool: asyncpg.Pool) -> Principal:
@@ -96,7 +89,7 @@ class RatingController(Controller):
             source, hall_id = "kiosk", device.hall_id
             device_id = int(device.id.removeprefix("device:"))
         return await ratings.rate_by_token(
-            _events(hub),
+            events_of(hub),
             hub.now,
             ticket_token,
             data,
@@ -127,7 +120,7 @@ class RatingController(Controller):
         """A rating from the window's evaluation pad (an evaluator device of the hall)."""
         device_id = await _evaluator(request, pool, hall_id, window_id)
         return await ratings.rate_at_window(
-            _events(hub), hub.now, hall_id, window_id, data, device_id=device_id
+            events_of(hub), hub.now, hall_id, window_id, data, device_id=device_id
         )
 
     @get("/api/halls/{hall_id:int}/windows/{window_id:int}/rating-request")
