@@ -56,6 +56,7 @@ from devices.simulators.led_panel import serve as serve_panels
 from devices.simulators.printer import PrinterModel
 from devices.simulators.printer import serve as serve_printer
 from devices.simulators.socat import Socat, SocatError
+from hub.domain.devices import TIMEOUTS, configured_timeout
 from hub.domain.identity import mask_number
 from hub.domain.rating import BAD_GRADES, REASONS, Grade, Reason
 
@@ -82,7 +83,6 @@ CARD_EVERY_SECONDS = (40.0, 90.0)  # a citizen puts an ID card on the kiosk's re
 CARD_HELD_SECONDS = 4.0
 PRESS_AFTER_SECONDS = (2.0, 8.0)  # a citizen reads the pad, then presses
 PRINT_SECONDS = 1.0  # a thermal printer prints a ticket in about a second
-RATING_TIMEOUT_SECONDS = 30  # the pad's countdown (the hub bounds it to 5..600)
 # What citizens press: mostly good grades, sometimes a bad one (with a reason), sometimes none.
 _GOOD: tuple[tuple[Grade, float], ...] = (
     ("very_satisfied", 0.55),
@@ -105,8 +105,10 @@ class FloorDevice(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def rating_timeout(speed: float) -> int:
-    """The pads' countdown at the demo's speed, within the hub's bounds (5..600 s)."""
-    return max(5, min(600, round(RATING_TIMEOUT_SECONDS / speed)))
+    """The pads' countdown at the demo's speed: the hub's default over the speed, within an
+    evaluator's bounds (hub.domain.devices.TIMEOUTS)."""
+    default, _, _ = TIMEOUTS["evaluator"]
+    return configured_timeout("evaluator", round(default / speed))
 
 
 # --- the simulated devices ----------------------------------------------------------------

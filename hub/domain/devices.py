@@ -31,6 +31,7 @@ Alerts (``alerts:<hall>``)
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal, get_args
 
 import msgspec
@@ -226,14 +227,29 @@ def check_binding(
 SETTINGS_MAX_BYTES = 16 * 1024
 # The settings the hub and the agent read, with their bounds; other keys pass as they are.
 _NUMBERS: dict[str, tuple[float, float]] = {"poll_seconds": (0.5, 60.0), "timeout_s": (3, 600)}
+# ``timeout_s`` of the kinds that wait for a citizen, as (default, low, high) seconds: an
+# evaluator for a grade (O9), an ID reader for a card (D2). Within the bounds above.
+TIMEOUTS: dict[str, tuple[int, int, int]] = {"evaluator": (30, 5, 600), "id_reader": (20, 3, 120)}
+
+
+def configured_timeout(kind: str, value: object) -> int:
+    """A device's ``timeout_s`` setting in whole seconds within its kind's bounds; the kind's
+    default when none (or no number) is configured."""
+    default, low, high = TIMEOUTS[kind]
+    if not isinstance(value, int | float | Decimal) or isinstance(value, bool):
+        return default
+    return max(low, min(high, int(value)))
+
+
 _TEXT_MAX = 200
 _FOOTER_LINES = 5
 
 
-def check_settings(settings: dict[str, object], encoded_size: int) -> None:
+def check_settings(settings: dict[str, object], encoded_size: int, kind: str | None = None) -> None:
     """Check a device's remote settings: at most :data:`SETTINGS_MAX_BYTES` as JSON;
-    ``poll_seconds`` 0.5-60 and ``timeout_s`` 3-600 (numbers), ``header`` a text of at most
-    200 characters, ``footer`` at most 5 such texts (a printer's ticket, D1).
+    ``poll_seconds`` 0.5-60 and ``timeout_s`` 3-600 (numbers; for a ``kind`` of
+    :data:`TIMEOUTS`, that kind's bounds, the ones its timeout is used with), ``header`` a
+    text of at most 200 characters, ``footer`` at most 5 such texts (a printer's ticket, D1).
 
     Raises:
         InvalidInput: naming the setting (``body.settings.<key>``).
@@ -242,7 +258,10 @@ def check_settings(settings: dict[str, object], encoded_size: int) -> None:
         raise InvalidInput(
             f"settings take at most {SETTINGS_MAX_BYTES} bytes as JSON", field="body.settings"
         )
-    for key, (low, high) in _NUMBERS.items():
+    numbers = dict(_NUMBERS)
+    if kind in TIMEOUTS:
+        numbers["timeout_s"] = TIMEOUTS[kind][1:]
+    for key, (low, high) in numbers.items():
         value = settings.get(key)
         if value is None:
             continue

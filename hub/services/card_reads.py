@@ -31,6 +31,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from hub.domain.devices import configured_timeout
 from hub.domain.errors import NotFound
 from hub.domain.identity import mask_number
 from hub.services.devices import DeviceRow, device_id_of, load_device
@@ -43,9 +44,6 @@ from realtime.topics import topic
 log = structlog.get_logger("hub.services.card_reads")
 
 EVENT_READ_CARD = "read_card"
-# How long a reader waits for a card when its configuration (D6 ``timeout_s``) says nothing.
-READ_TIMEOUT_S = 20
-READ_TIMEOUT_RANGE = (3, 120)
 
 Field = Annotated[str, msgspec.Meta(max_length=200)]
 RequestId = Annotated[str, msgspec.Meta(max_length=64)]
@@ -136,14 +134,6 @@ async def card_route(
     return target
 
 
-def _timeout(config: dict[str, Any]) -> int:
-    value = config.get("timeout_s")
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return READ_TIMEOUT_S
-    low, high = READ_TIMEOUT_RANGE
-    return max(low, min(high, int(value)))
-
-
 class CardReads:
     """The ``read_card`` command of the gateway (hub/runtime.py)."""
 
@@ -179,7 +169,10 @@ class CardReads:
                 "SELECT online FROM peer_presence WHERE peer_id = $1", f"device:{reader.id}"
             )
             if present:
-                request = ReadCard(request_id=request_id, timeout_s=_timeout(reader.config))
+                request = ReadCard(
+                    request_id=request_id,
+                    timeout_s=configured_timeout("id_reader", reader.config.get("timeout_s")),
+                )
                 await tx.emit(reader.topic, EVENT_READ_CARD, request)
             else:
                 tx.emit_volatile(

@@ -200,11 +200,11 @@ async def configure(
         InvalidInput: settings too large, or a known setting out of its bounds
             (hub.domain.devices.check_settings).
     """
-    check_settings(new.settings, len(msgspec.json.encode(new.settings)))
     async with events.transaction() as tx:
         device = await load_device(tx.conn, device_id, lock=True)
         if device.revoked:
             raise Conflict(f"device {device_id} is revoked")
+        check_settings(new.settings, len(msgspec.json.encode(new.settings)), device.kind)
         await tx.conn.execute(
             "UPDATE device SET config = $2 WHERE id = $1", device.id, new.settings
         )

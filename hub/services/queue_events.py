@@ -4,20 +4,19 @@ the hall topic is claimed, so the waiting counts they carry are the counts at co
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 
 import asyncpg
 import msgspec
 
+from hub.domain.devices import TIMEOUTS, configured_timeout
 from hub.services.events import Tx
 from hub.services.queue_views import CallView, GroupCount, QueueEvent, WindowView
 from realtime.outbox import Slot, new_epoch
 from realtime.topics import topic
 
 # O9: how long an evaluator waits for a grade when its configuration says nothing (D6
-# ``timeout_s`` of the window's evaluator), and the bounds of a configured one.
-RATING_TIMEOUT_S = 30
-RATING_TIMEOUT_RANGE = (5, 600)
+# ``timeout_s`` of the window's evaluator; bounds in hub.domain.devices.TIMEOUTS).
+RATING_TIMEOUT_S = TIMEOUTS["evaluator"][0]
 
 
 class RatingRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,15 +47,6 @@ RATING_CONTEXT_SQL = """
     WHERE w.id = $1"""
 
 
-def rating_timeout(configured: object) -> int:
-    """An evaluator's configured timeout in whole seconds, within bounds; the default when
-    none is configured."""
-    if not isinstance(configured, int | float | Decimal) or isinstance(configured, bool):
-        return RATING_TIMEOUT_S
-    low, high = RATING_TIMEOUT_RANGE
-    return max(low, min(high, int(configured)))
-
-
 async def rating_request(
     conn: asyncpg.Connection | asyncpg.Pool,
     ticket_id: int,
@@ -74,7 +64,7 @@ async def rating_request(
         window_number=row["window_number"] if row else 0,
         staff_name=(row["staff_name"] or "") if row else "",
         staff_no=(row["staff_no"] or "") if row else "",
-        timeout_s=rating_timeout(row["timeout_s"] if row else None),
+        timeout_s=configured_timeout("evaluator", row["timeout_s"] if row else None),
     )
 
 

@@ -13,6 +13,7 @@ from hub.domain.devices import (
     can_print,
     check_binding,
     check_settings,
+    configured_timeout,
     printer_alerts,
     scan_type,
 )
@@ -119,6 +120,27 @@ def test_known_settings_are_checked_and_others_pass() -> None:
         assert exc.value.field == field
     with pytest.raises(InvalidInput):
         check_settings({}, 16 * 1024 + 1)
+
+
+def test_a_timeout_is_checked_and_used_within_the_bounds_of_its_kind() -> None:
+    """timeout_s is refused outside the bounds it is used with (an evaluator 5-600 s, an ID
+    reader 3-120 s); a stored value is clamped to them, and none gives the kind's default."""
+    check_settings({"timeout_s": 5}, 10, "evaluator")
+    check_settings({"timeout_s": 120}, 10, "id_reader")
+    check_settings({"timeout_s": 600}, 10, "printer")
+    for settings, kind in (({"timeout_s": 4}, "evaluator"), ({"timeout_s": 121}, "id_reader")):
+        with pytest.raises(InvalidInput) as exc:
+            check_settings(settings, 10, kind)
+        assert exc.value.field == "body.settings.timeout_s"
+    assert [configured_timeout("evaluator", v) for v in (None, "9", True, 2, 45.7, 9999)] == [
+        30,
+        30,
+        30,
+        5,
+        45,
+        600,
+    ]
+    assert [configured_timeout("id_reader", v) for v in (None, 1, 200)] == [20, 3, 120]
 
 
 def test_a_scan_is_the_declared_type_when_its_first_bytes_agree() -> None:
