@@ -78,6 +78,10 @@ async def claim(conn: asyncpg.Connection, topic: str) -> Slot:
     The topic row stays locked until the transaction ends, so the writer may read state
     that no other writer of the topic can change before its event is written (e.g. the
     waiting counts a queue event carries), then :func:`write` the event.
+
+    The SQL function ``queue_claim`` (storage/migrations/011_ticket_order.sql) takes a hall
+    topic's number with this same statement and reads the queue's counts in the same round
+    trip; a change to the topic row's numbering changes both.
     """
     row = await conn.fetchrow(
         """INSERT INTO topic AS t (name, epoch, seq) VALUES ($1, $2, 1)
